@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Install what ferry's build, demo, tests and benchmark need. Idempotent; run
+# as root on Debian 12. Quiet when everything is already there.
+#
+#  - Debian packages (installed only when missing)
+#  - a Rust toolchain (rustup's, in ~/.cargo/bin)
+#  - a non-root test user `ferrytest` (uid 1500 when free) with subordinate
+#    uid/gid ranges in /etc/subuid and /etc/subgid
+set -euo pipefail
+
+TEST_USER=${FERRY_TEST_USER:-ferrytest}
+TEST_UID=1500
+PACKAGES=(busybox-static uidmap runc crun hyperfine strace jq util-linux)
+
+log() { echo "deps: $*" >&2; }
+
+if [ "$(id -u)" -ne 0 ]; then
+    log "must run as root"
+    exit 1
+fi
+
+# --- Debian packages ------------------------------------------------------
+missing=()
+for p in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$status" = installed ] || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt_opts=(-y -qq -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+    apt-get -qq -o DPkg::Lock::Timeout=300 update >/dev/null
+    apt-get "${apt_opts[@]}" install "${missing[@]}" >/dev/null
+fi
+
+# --- Rust toolchain -------------------------------------------------------
+if ! command -v cargo >/dev/null 2>&1; then
+    for d in "${CARGO_HOME:-$HOME/.cargo}/bin" /root/.cargo/bin; do
+        if [ -x "$d/cargo" ]; then export PATH="$d:$PATH"; break; fi
+    done
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    log "no Rust toolchain found (expected rustup's cargo in ~/.cargo/bin)"
+    exit 1
+fi
+if command -v rustup >/dev/null 2>&1; then
+    # clippy and rustfmt are needed by `make lint`; add them if the toolchain lacks them.
+    for c in clippy rustfmt; do
+        rustup component list --installed 2>/dev/null | grep -q "^$c" ||
+            rustup component add "$c" >/dev/null 2>&1 || log "could not add rustup component $c"
+    done
+fi
+
+# --- unprivileged user namespaces ----------------------------------------
+if [ -w /proc/sys/kernel/unprivileged_userns_clone ] &&
+    [ "$(cat /proc/sys/kernel/unprivileged_userns_clone)" = 0 ]; then
+    log "enabling kernel.unprivileged_userns_clone"
+    echo 1 > /proc/sys/kernel/unprivileged_userns_clone
+fi
+if [ -r /proc/sys/user/max_user_namespaces ] &&
+    [ "$(cat /proc/sys/user/max_user_namespaces)" = 0 ]; then
+    log "raising user.max_user_namespaces"
+    echo 15000 > /proc/sys/user/max_user_namespaces
+fi
+
+# --- test user ------------------------------------------------------------
+if ! getent passwd "$TEST_USER" >/dev/null; then
+    log "creating user $TEST_USER"
+    uid_opt=()
+    getent passwd "$TEST_UID" >/dev/null || uid_opt=(-u "$TEST_UID")
+    if ! getent group "$TEST_USER" >/dev/null; then
+        if getent group "$TEST_UID" >/dev/null; then
+            groupadd "$TEST_USER"
+        else
+            groupadd -g "$TEST_UID" "$TEST_USER"
+        fi
+    fi
+    useradd -m -s /bin/sh -g "$TEST_USER" "${uid_opt[@]}" "$TEST_USER"
+fi
+
+# Subordinate ids: 65536 starting at 200000, or after the highest range in use.
+add_subids() { # FILE
+    local f=$1 start
+    touch "$f"
+    grep -q "^$TEST_USER:" "$f" && return 0
+    start=$(awk -F: 'BEGIN { s = 200000 }
+        NF >= 3 && $2 + $3 > s { s = $2 + $3 } END { print s }' "$f")
+    log "adding $TEST_USER:$start:65536 to $f"
+    echo "$TEST_USER:$start:65536" >> "$f"
+}
+add_subids /etc/subuid
+add_subids /etc/subgid

@@ -1,0 +1,151 @@
+//! `ferry create`: set a container up and leave its init blocked before exec.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use nix::unistd::{Pid, mkfifo};
+
+use crate::cli::{CreateOpts, GlobalOpts};
+use crate::container::{ContainerDir, State, process_start_time};
+use crate::namespaces::Namespaces;
+use crate::process::{self, InitPlan};
+use crate::{config, timefmt};
+
+/// A created container: its init's pid.
+pub struct Created {
+    pub pid: Pid,
+}
+
+/// Create the container; `forward_signals` is set by a foreground `run`,
+/// which blocked signals the init must unblock.
+pub fn create(g: &GlobalOpts, o: &CreateOpts, forward_signals: bool) -> Result<Created> {
+    if g.systemd_cgroup && !Path::new("/run/systemd/system").exists() {
+        bail!("systemd cgroup driver requested but systemd not running");
+    }
+    let bundle = match &o.bundle {
+        Some(b) => b.clone(),
+        None => std::env::current_dir().context("current directory")?,
+    };
+    let bundle =
+        std::fs::canonicalize(&bundle).with_context(|| format!("bundle {}", bundle.display()))?;
+    let spec = config::load(&bundle)?;
+    let rootfs = config::rootfs_path(&spec, &bundle)?;
+    if spec.process().is_none() {
+        bail!("config.json has no process");
+    }
+    let namespaces = Namespaces::plan(
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_deref())
+            .unwrap_or_default(),
+    )?;
+    let console_socket = match &o.console_socket {
+        Some(path) => Some(connect(path)?),
+        None => None,
+    };
+
+    let store = super::store(g)?;
+    let dir = store.create(&o.id)?;
+    let mut guard = Cleanup {
+        dir: Some(dir),
+        pid: None,
+    };
+    let dir = guard.dir.as_ref().expect("dir");
+
+    let fifo_path = dir.fifo_path();
+    // World-writable for the write side only: the init may run as any uid.
+    mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).context("create exec fifo")?;
+    let fifo = nix::fcntl::open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .context("open exec fifo")?;
+
+    let own_pid_ns = namespaces.new_pid();
+    let plan = InitPlan {
+        spec: &spec,
+        bundle: &bundle,
+        rootfs: &rootfs,
+        namespaces,
+        fifo: Some(fifo),
+        console_socket,
+        preserve_fds: o.preserve_fds + listen_fds(),
+        no_pivot: o.no_pivot,
+        no_new_keyring: o.no_new_keyring,
+        sigmask_reset: forward_signals,
+    };
+    let pid = process::spawn(&plan)?;
+    guard.pid = Some(pid);
+    let (_, start_time) =
+        process_start_time(pid.as_raw()).context("container init exited during create")?;
+    let state = State {
+        oci_version: spec.version().clone(),
+        id: o.id.clone(),
+        pid: pid.as_raw(),
+        bundle: bundle.clone(),
+        rootfs,
+        created: timefmt::now_rfc3339(),
+        owner: nix::unistd::geteuid().as_raw(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        start_time,
+        own_pid_ns,
+    };
+    dir.save(&state)?;
+    if let Some(pid_file) = &o.pid_file {
+        write_pid_file(pid_file, pid)?;
+    }
+    guard.pid = None;
+    guard.dir = None;
+    Ok(Created { pid })
+}
+
+/// Undo a failed create: kill the init, remove the state dir.
+struct Cleanup {
+    dir: Option<ContainerDir>,
+    pid: Option<Pid>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+fn connect(path: &Path) -> Result<OwnedFd> {
+    let stream = UnixStream::connect(path)
+        .with_context(|| format!("connect to console socket {}", path.display()))?;
+    Ok(OwnedFd::from(stream))
+}
+
+/// systemd socket activation: `LISTEN_FDS=N` passes fds 3..3+N through.
+fn listen_fds() -> u32 {
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The host pid in decimal, no newline (containerd parses the whole file),
+/// written atomically.
+pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
+    let tmp: PathBuf = {
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(".tmp");
+        path.with_file_name(name)
+    };
+    std::fs::write(&tmp, pid.to_string())
+        .with_context(|| format!("write pid file {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("write pid file {}", path.display()))
+}

@@ -1,0 +1,47 @@
+//! `ferry delete`: remove a container and everything ferry made for it.
+
+use anyhow::{Result, bail};
+
+use crate::container::{Status, Store, StoreError};
+
+use super::kill::{open_init, signal_container, wait_exit};
+
+pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
+    let dir = match store.open_container(id) {
+        Err(StoreError::NotFound(_)) if force => return Ok(()),
+        other => other?,
+    };
+    let Some(state) = dir.load()? else {
+        // A create that was killed half-way: nothing runs, remove the rest.
+        if force {
+            return Ok(dir.remove()?);
+        }
+        bail!("container {id} is still being created");
+    };
+    match state.status(dir.path()) {
+        Status::Stopped => {}
+        Status::Created => stop(&state)?,
+        status if force => {
+            let _ = status;
+            stop(&state)?
+        }
+        status => bail!("cannot delete container {id} that is not stopped: {status}"),
+    }
+    Ok(dir.remove()?)
+}
+
+/// SIGKILL everything in the container and wait for the init to exit.
+fn stop(state: &crate::container::State) -> Result<()> {
+    let Some(pidfd) = open_init(state) else {
+        return Ok(());
+    };
+    signal_container(state, libc::SIGKILL, true)?;
+    if !wait_exit(&pidfd, 10_000) {
+        bail!(
+            "container {}: init {} did not exit after SIGKILL",
+            state.id,
+            state.pid
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! `ferry kill`: signal a container's init, or every process in it.
+
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+
+use anyhow::{Result, bail};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::unistd::Pid;
+
+use crate::container::{State, Status, Store};
+use crate::{signals, syscall};
+
+pub fn kill(store: &Store, id: &str, signal: &str, all: bool) -> Result<()> {
+    let sig = signals::parse(signal)?;
+    let dir = store.open_container(id)?;
+    let Some(state) = dir.load()? else {
+        bail!("container {id} is still being created")
+    };
+    if state.status(dir.path()) == Status::Stopped {
+        bail!("container {id} is not running");
+    }
+    signal_container(&state, sig, all)
+}
+
+/// Send `sig` to the init (checked by start time, through a pidfd, so a
+/// reused pid is never hit) and, with `all`, to every process of its pid
+/// namespace.
+pub fn signal_container(state: &State, sig: i32, all: bool) -> Result<()> {
+    let Some(pidfd) = open_init(state) else {
+        bail!("container {} is not running", state.id)
+    };
+    if all && state.own_pid_ns {
+        for pid in pid_ns_members(state.pid) {
+            let _ = nix::sys::signal::kill(
+                Pid::from_raw(pid),
+                nix::sys::signal::Signal::try_from(sig).ok(),
+            );
+        }
+    }
+    match syscall::pidfd_send_signal(pidfd.as_fd(), sig) {
+        Ok(()) | Err(nix::Error::ESRCH) => Ok(()),
+        Err(e) => bail!("kill container {}: {e}", state.id),
+    }
+}
+
+/// A pidfd of the init if it is still the recorded process.
+pub fn open_init(state: &State) -> Option<std::os::fd::OwnedFd> {
+    let pidfd = syscall::pidfd_open(Pid::from_raw(state.pid)).ok()?;
+    // Checked after opening: the pidfd now pins this very process.
+    state.init_alive().then_some(pidfd)
+}
+
+/// Wait until the init has exited (its pidfd turns readable), up to `ms`.
+pub fn wait_exit(pidfd: &std::os::fd::OwnedFd, ms: u16) -> bool {
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0)
+}
+
+/// Processes (other than `init` itself) in `init`'s pid namespace.
+fn pid_ns_members(init: i32) -> Vec<i32> {
+    let ino = |pid: &str| {
+        std::fs::metadata(format!("/proc/{pid}/ns/pid"))
+            .map(|m| m.ino())
+            .ok()
+    };
+    let Some(target) = ino(&init.to_string()) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|n| *n != init.to_string() && ino(n) == Some(target))
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}

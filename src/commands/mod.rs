@@ -1,0 +1,53 @@
+//! One file per subcommand; `dispatch` maps the parsed command line to them.
+
+mod create;
+mod delete;
+mod kill;
+mod list;
+mod run;
+mod spec;
+mod start;
+mod state;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command, GlobalOpts};
+use crate::container::{Store, default_root};
+
+/// The version banner (`--version`), as engines print it.
+pub const VERSION: &str = concat!(
+    "ferry version ",
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: ",
+    env!("FERRY_COMMIT"),
+    "\nspec: ",
+    "1.2.1"
+);
+
+/// Run the command; returns the process exit code.
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    let g = &cli.global;
+    let Some(command) = cli.command else {
+        if g.version {
+            println!("{VERSION}");
+            return Ok(0);
+        }
+        anyhow::bail!("no command given; see ferry --help");
+    };
+    match command {
+        Command::Create(o) => create::create(g, &o, false).map(|_| 0),
+        Command::Start { id } => start::start(&store(g)?, &id).map(|()| 0),
+        Command::State { id } => state::state(&store(g)?, &id).map(|()| 0),
+        Command::Kill { all, id, signal } => kill::kill(&store(g)?, &id, &signal, all).map(|()| 0),
+        Command::Delete { force, id } => delete::delete(&store(g)?, &id, force).map(|()| 0),
+        Command::List { format, quiet } => list::list(&store(g)?, format, quiet).map(|()| 0),
+        Command::Run(o) => run::run(g, &o),
+        Command::Spec { bundle, rootless } => spec::spec(bundle.as_deref(), rootless).map(|()| 0),
+    }
+}
+
+/// The state store named by `--root` (or the default root).
+pub fn store(g: &GlobalOpts) -> Result<Store> {
+    let root = g.root.clone().unwrap_or_else(default_root);
+    Ok(Store::open(&root)?)
+}

@@ -1,0 +1,108 @@
+//! Loading and checking a bundle's `config.json`.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use oci_spec::runtime::Spec;
+use serde_json::Value;
+
+/// Why a bundle's config cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file is missing or unreadable.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The JSON is malformed or does not match the runtime spec.
+    #[error("invalid {path}: {msg}")]
+    Invalid { path: PathBuf, msg: String },
+    /// A capability name the kernel does not know.
+    #[error("unknown capability {0:?}")]
+    UnknownCapability(String),
+    /// A required part of the config is missing.
+    #[error("config.json has no {0}")]
+    Missing(&'static str),
+    /// `root.path` does not name a directory.
+    #[error("rootfs {path} is not a directory: {reason}")]
+    Rootfs { path: PathBuf, reason: String },
+}
+
+/// Read and check `BUNDLE/config.json`.
+pub fn load(bundle: &Path) -> Result<Spec, ConfigError> {
+    let path = bundle.join("config.json");
+    let data = std::fs::read(&path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    parse(&data).map_err(|e| match e {
+        ConfigError::Invalid { msg, .. } => ConfigError::Invalid { path, msg },
+        other => other,
+    })
+}
+
+/// Parse config JSON, checking what serde alone would report unclearly.
+pub fn parse(data: &[u8]) -> Result<Spec, ConfigError> {
+    let invalid = |msg: String| ConfigError::Invalid {
+        path: PathBuf::from("config.json"),
+        msg,
+    };
+    let value: Value = serde_json::from_slice(data).map_err(|e| invalid(e.to_string()))?;
+    if let Some(caps) = value
+        .pointer("/process/capabilities")
+        .and_then(Value::as_object)
+    {
+        for set in caps.values() {
+            for name in set.as_array().into_iter().flatten() {
+                let name = name.as_str().unwrap_or_default();
+                if caps::Capability::from_str(name).is_err() {
+                    return Err(ConfigError::UnknownCapability(name.to_string()));
+                }
+            }
+        }
+    }
+    serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
+}
+
+/// The absolute path of the container's root filesystem.
+pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
+    let root = spec.root().as_ref().ok_or(ConfigError::Missing("root"))?;
+    let path = bundle.join(root.path());
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_dir() => Ok(path),
+        Ok(_) => Err(ConfigError::Rootfs {
+            path,
+            reason: "not a directory".into(),
+        }),
+        Err(e) => Err(ConfigError::Rootfs {
+            path,
+            reason: e.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_json_is_invalid() {
+        let err = parse(b"{\"ociVersion\": ").unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { .. }), "{err}");
+    }
+
+    #[test]
+    fn unknown_capability_is_named() {
+        let cfg = br#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":0,"gid":0},
+            "capabilities":{"bounding":["CAP_KILL","CAP_FOO"]}}}"#;
+        let err = parse(cfg).unwrap_err();
+        assert_eq!(err.to_string(), "unknown capability \"CAP_FOO\"");
+    }
+
+    #[test]
+    fn minimal_config_parses() {
+        let spec = parse(br#"{"ociVersion":"1.0.2","root":{"path":"rootfs"}}"#).unwrap();
+        assert_eq!(spec.root().as_ref().unwrap().path(), Path::new("rootfs"));
+    }
+}

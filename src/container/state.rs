@@ -1,0 +1,152 @@
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A container's status, as the runtime spec names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        };
+        f.write_str(s)
+    }
+}
+
+/// What ferry records about a container in `ROOT/ID/state.json`.
+///
+/// The status is not stored: it is derived from the init process (alive,
+/// and the same process, by its start time) and the exec fifo.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: u32,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// Start time of the init (field 22 of /proc/PID/stat), to tell it
+    /// from a later process that reuses its pid.
+    pub start_time: u64,
+    /// Whether the init has its own pid namespace (then killing it kills
+    /// the whole container).
+    #[serde(default)]
+    pub own_pid_ns: bool,
+}
+
+/// The exec fifo's name inside the container dir: it exists from `create`
+/// until `start` has released the init.
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+impl State {
+    /// The live status of the container whose dir is `dir`.
+    pub fn status(&self, dir: &Path) -> Status {
+        if !self.init_alive() {
+            return Status::Stopped;
+        }
+        if dir.join(EXEC_FIFO).exists() {
+            Status::Created
+        } else {
+            Status::Running
+        }
+    }
+
+    /// Whether the recorded init still runs (not a zombie, not a reused pid).
+    pub fn init_alive(&self) -> bool {
+        self.pid > 0
+            && matches!(process_start_time(self.pid), Some((state, t)) if t == self.start_time && state != 'Z' && state != 'X')
+    }
+
+    /// The runtime spec's state document, with runc's extra fields.
+    pub fn to_json(&self, status: Status) -> serde_json::Value {
+        let pid = if status == Status::Stopped {
+            0
+        } else {
+            self.pid
+        };
+        serde_json::json!({
+            "ociVersion": self.oci_version,
+            "id": self.id,
+            "pid": pid,
+            "status": status,
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "owner": owner_name(self.owner),
+            "annotations": self.annotations,
+        })
+    }
+}
+
+/// The process state letter and start time of `pid`, from /proc/PID/stat.
+pub fn process_start_time(pid: i32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: skip past the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+fn owner_name(uid: u32) -> String {
+    nix::unistd::User::from_uid(uid.into())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_start_time() {
+        let me = std::process::id() as i32;
+        let (state, start) = process_start_time(me).unwrap();
+        assert_eq!(state, 'R');
+        assert!(start > 0);
+        assert_eq!(process_start_time(me).unwrap().1, start);
+    }
+
+    #[test]
+    fn reused_pid_reads_as_stopped() {
+        let me = std::process::id() as i32;
+        let (_, start) = process_start_time(me).unwrap();
+        let mut st = State {
+            oci_version: "1.2.0".into(),
+            id: "x".into(),
+            pid: me,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: String::new(),
+            owner: 0,
+            annotations: BTreeMap::new(),
+            start_time: start,
+            own_pid_ns: true,
+        };
+        assert!(st.init_alive());
+        st.start_time += 1;
+        assert!(!st.init_alive());
+        assert_eq!(st.status(Path::new("/nonexistent")), Status::Stopped);
+    }
+}

@@ -1,0 +1,267 @@
+use std::fs::{self, DirBuilder, File};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+
+use super::state::{EXEC_FIFO, State};
+use super::validate_id;
+use crate::user;
+
+/// Errors of the state store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid container id {0:?}: use 1 to 1024 letters, digits, '_', '-', '.' or '+'")]
+    InvalidId(String),
+    #[error("container {0} does not exist")]
+    NotFound(String),
+    #[error("container {0} already exists")]
+    Exists(String),
+    #[error("state root {path}: {source}")]
+    Root {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("container {id}: {what}: {source}")]
+    Io {
+        id: String,
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("container {id}: corrupt state.json: {source}")]
+    Corrupt {
+        id: String,
+        source: serde_json::Error,
+    },
+}
+
+/// The directory that holds every container's state.
+pub struct Store {
+    root: PathBuf,
+}
+
+/// The default state root: `/run/ferry` for real root, otherwise
+/// `$XDG_RUNTIME_DIR/ferry` (an empty value counts as unset), then
+/// `/run/user/UID/ferry` when it exists, then `/tmp/ferry-UID`.
+pub fn default_root() -> PathBuf {
+    if !user::is_rootless() {
+        return PathBuf::from("/run/ferry");
+    }
+    if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        return Path::new(&xdg).join("ferry");
+    }
+    let uid = nix::unistd::geteuid();
+    let run_user = PathBuf::from(format!("/run/user/{uid}"));
+    if fs::metadata(&run_user).is_ok_and(|m| m.uid() == uid.as_raw()) {
+        return run_user.join("ferry");
+    }
+    PathBuf::from(format!("/tmp/ferry-{uid}"))
+}
+
+impl Store {
+    /// Open (creating with mode 0700 if needed) the state root.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        let err = |source| StoreError::Root {
+            path: root.to_path_buf(),
+            source,
+        };
+        match DirBuilder::new().recursive(true).mode(0o700).create(root) {
+            Ok(()) => {}
+            Err(e) => return Err(err(e)),
+        }
+        // A root we did not make must not be writable by someone else.
+        let meta = fs::symlink_metadata(root).map_err(err)?;
+        if !meta.is_dir() || meta.uid() != nix::unistd::geteuid().as_raw() && meta.uid() != 0 {
+            return Err(err(std::io::Error::new(
+                ErrorKind::PermissionDenied,
+                "not a directory owned by the caller",
+            )));
+        }
+        Ok(Store {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Make the directory of a new container, locked. Exactly one of two
+    /// racing creates with the same id succeeds.
+    pub fn create(&self, id: &str) -> Result<ContainerDir, StoreError> {
+        validate_id(id)?;
+        let path = self.root.join(id);
+        match DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                return Err(StoreError::Exists(id.into()));
+            }
+            Err(source) => {
+                return Err(StoreError::Io {
+                    id: id.into(),
+                    what: "create state dir",
+                    source,
+                });
+            }
+        }
+        match ContainerDir::lock(id, path.clone()) {
+            Ok(dir) => Ok(dir),
+            Err(e) => {
+                let _ = fs::remove_dir_all(&path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Open and lock an existing container's directory.
+    pub fn open_container(&self, id: &str) -> Result<ContainerDir, StoreError> {
+        validate_id(id)?;
+        ContainerDir::lock(id, self.root.join(id))
+    }
+
+    /// Ids of every container under the root.
+    pub fn ids(&self) -> Result<Vec<String>, StoreError> {
+        let entries = fs::read_dir(&self.root).map_err(|source| StoreError::Root {
+            path: self.root.clone(),
+            source,
+        })?;
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+/// A container's state directory, held under an exclusive `flock` for as
+/// long as this value lives.
+pub struct ContainerDir {
+    id: String,
+    path: PathBuf,
+    _lock: Flock<File>,
+}
+
+impl ContainerDir {
+    fn lock(id: &str, path: PathBuf) -> Result<ContainerDir, StoreError> {
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(StoreError::NotFound(id.into()));
+            }
+            Err(source) => {
+                return Err(StoreError::Io {
+                    id: id.into(),
+                    what: "open state dir",
+                    source,
+                });
+            }
+        };
+        let lock =
+            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| StoreError::Io {
+                id: id.into(),
+                what: "lock state dir",
+                source: errno.into(),
+            })?;
+        // A concurrent delete may have removed the dir while we waited.
+        if lock.metadata().map(|m| m.nlink()).unwrap_or(0) == 0 {
+            return Err(StoreError::NotFound(id.into()));
+        }
+        Ok(ContainerDir {
+            id: id.into(),
+            path,
+            _lock: lock,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn fifo_path(&self) -> PathBuf {
+        self.path.join(EXEC_FIFO)
+    }
+
+    /// The recorded state; `None` while the container is still being created.
+    pub fn load(&self) -> Result<Option<State>, StoreError> {
+        load_state(&self.id, &self.path)
+    }
+
+    /// Write state.json atomically (temp file + rename).
+    pub fn save(&self, state: &State) -> Result<(), StoreError> {
+        let io = |what| {
+            move |source| StoreError::Io {
+                id: self.id.clone(),
+                what,
+                source,
+            }
+        };
+        let tmp = self.path.join(".state.json.tmp");
+        let data = serde_json::to_vec(state).expect("state serializes");
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io("write state"))?;
+        f.write_all(&data).map_err(io("write state"))?;
+        fs::rename(&tmp, self.path.join("state.json")).map_err(io("write state"))
+    }
+
+    /// Remove the directory and everything in it.
+    pub fn remove(self) -> Result<(), StoreError> {
+        match fs::remove_dir_all(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StoreError::Io {
+                id: self.id.clone(),
+                what: "remove state dir",
+                source,
+            }),
+        }
+    }
+}
+
+/// Read `DIR/state.json` without taking the lock (readers see either the
+/// old or the new file, never a partial one).
+pub fn load_state(id: &str, dir: &Path) -> Result<Option<State>, StoreError> {
+    match fs::read(dir.join("state.json")) {
+        Ok(data) => serde_json::from_slice(&data)
+            .map(Some)
+            .map_err(|source| StoreError::Corrupt {
+                id: id.into(),
+                source,
+            }),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            if dir.exists() {
+                Ok(None)
+            } else {
+                Err(StoreError::NotFound(id.into()))
+            }
+        }
+        Err(source) => Err(StoreError::Io {
+            id: id.into(),
+            what: "read state",
+            source,
+        }),
+    }
+}
+
+impl Store {
+    /// Read a container's state without locking; `Ok(None)` while creating.
+    pub fn peek(&self, id: &str) -> Result<Option<State>, StoreError> {
+        validate_id(id)?;
+        load_state(id, &self.root.join(id))
+    }
+
+    pub fn container_path(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+}

@@ -1,0 +1,22 @@
+//! ferry: a rootless, runc-compatible OCI container runtime.
+//!
+//! The modules follow a container's lifecycle: `cli` parses the runc-style
+//! command line, `commands` holds one file per subcommand, `container` is the
+//! on-disk state store, `process` is the clone/sync choreography that turns a
+//! config into a blocked container init, and `rootfs` builds the container's
+//! filesystem view before `pivot_root`.
+
+pub mod capabilities;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod container;
+pub mod logger;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
+pub mod signals;
+pub mod syscall;
+pub mod timefmt;
+pub mod tty;
+pub mod user;

@@ -1,0 +1,18 @@
+use clap::Parser;
+use ferry::cli::Cli;
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(err) = ferry::logger::init(&cli.global) {
+        eprintln!("ferry: {err}");
+        std::process::exit(1);
+    }
+    match ferry::commands::dispatch(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            let msg = format!("{err:#}");
+            ferry::logger::fatal(&msg);
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Turning a config into a container init blocked before `execve`.
+//!
+//! ferry is single-threaded here, so like crun it needs no re-exec: one
+//! `clone3` makes the init directly in its new namespaces. The parent then
+//! writes the id maps, tells the init to go on over a socketpair, and waits
+//! until the init reports that it is set up (or why it failed). The init
+//! then blocks opening the exec fifo until `start`.
+
+mod exec;
+pub mod idmap;
+mod init;
+mod sync;
+
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::Spec;
+
+use crate::namespaces::{NamespaceError, Namespaces};
+use crate::syscall::{self, Forked};
+
+pub use init::InitError;
+
+/// Errors starting a container's init.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    IdMap(#[from] idmap::IdMapError),
+    #[error("{what}: {source}")]
+    Sys {
+        what: &'static str,
+        source: nix::Error,
+    },
+    /// The init reported a failure; the message is its own.
+    #[error("{0}")]
+    Init(String),
+    #[error("container init exited during set-up")]
+    InitDied,
+}
+
+/// Everything the init needs, prepared by the parent before the clone.
+pub struct InitPlan<'a> {
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub namespaces: Namespaces,
+    /// `O_PATH` fd of the exec fifo the init opens for writing before exec.
+    pub fifo: Option<OwnedFd>,
+    /// Connected console socket that receives the pty master.
+    pub console_socket: Option<OwnedFd>,
+    pub preserve_fds: u32,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// Unblock these signals in the init (the parent blocked them to forward).
+    pub sigmask_reset: bool,
+}
+
+/// Clone the init, map its ids and wait until it is set up. Returns its pid.
+pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
+    let spec = plan.spec;
+    let linux = spec.linux().as_ref();
+    let (uid, gid) = idmap::own_ids();
+    let uid_maps = idmap::Maps {
+        kind: "uid",
+        maps: linux
+            .and_then(|l| l.uid_mappings().as_deref())
+            .unwrap_or_default(),
+        own: uid,
+    };
+    let gid_maps = idmap::Maps {
+        kind: "gid",
+        maps: linux
+            .and_then(|l| l.gid_mappings().as_deref())
+            .unwrap_or_default(),
+        own: gid,
+    };
+    if plan.namespaces.new_user() {
+        idmap::check_allowed(&uid_maps, &gid_maps)?;
+    }
+    Namespaces::enter(&plan.namespaces.parent_joins)?;
+    let (parent_sock, child_sock) = sync::pair().map_err(|source| ProcessError::Sys {
+        what: "socketpair",
+        source,
+    })?;
+
+    let flags = plan.namespaces.clone_flags.bits() as u64;
+    let pid = match syscall::clone3_fork(flags).map_err(|source| ProcessError::Sys {
+        what: "clone3",
+        source,
+    })? {
+        Forked::Child => {
+            drop(parent_sock);
+            init::run(plan, child_sock)
+        }
+        Forked::Parent(pid) => pid,
+    };
+    drop(child_sock);
+    let result = (|| {
+        if plan.namespaces.new_user() {
+            idmap::write(pid, &uid_maps, &gid_maps)?;
+        }
+        if let Some(score) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+            std::fs::write(format!("/proc/{pid}/oom_score_adj"), score.to_string())
+                .map_err(|e| ProcessError::Init(format!("set oom_score_adj {score}: {e}")))?;
+        }
+        sync::send_msg(&parent_sock, sync::GO).map_err(|_| ProcessError::InitDied)?;
+        let msg = sync::recv_msg(&parent_sock).map_err(|_| ProcessError::InitDied)?;
+        match msg.split_first() {
+            Some((b'R', _)) => Ok(()),
+            Some((&sync::ERROR, text)) => Err(ProcessError::Init(
+                String::from_utf8_lossy(text).into_owned(),
+            )),
+            _ => Err(ProcessError::InitDied),
+        }
+    })();
+    if let Err(e) = result {
+        reap(pid);
+        return Err(e);
+    }
+    Ok(pid)
+}
+
+/// Kill and reap an init that failed during set-up.
+fn reap(pid: Pid) {
+    let _ = kill(pid, Signal::SIGKILL);
+    let _ = waitpid(pid, None);
+}

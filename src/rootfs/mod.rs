@@ -1,0 +1,125 @@
+//! The container's filesystem view: mounts, devices, `pivot_root`, and the
+//! masked and read-only paths, all made inside the container's own mount
+//! namespace, so nothing here is visible on (or left behind on) the host.
+
+mod cgroupfs;
+mod devices;
+mod mounts;
+pub mod options;
+pub mod path;
+mod pivot;
+mod protect;
+
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MsFlags, mount};
+use oci_spec::runtime::Spec;
+
+use path::Root;
+
+/// Errors building the root filesystem.
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    #[error("mount {what} on {dest}: {source}")]
+    Mount {
+        what: String,
+        dest: PathBuf,
+        source: nix::Error,
+    },
+    #[error("cannot create {path} in the rootfs: {source}")]
+    Create { path: PathBuf, source: nix::Error },
+    #[error("device {path}: {msg}")]
+    Device { path: PathBuf, msg: String },
+    #[error("{what}: {source}")]
+    Sys { what: String, source: nix::Error },
+    #[error("unknown rootfsPropagation {0:?}")]
+    Propagation(String),
+    #[error("sysctl {key}: {msg}")]
+    Sysctl { key: String, msg: String },
+}
+
+pub(crate) fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> RootfsError {
+    let what = what.into();
+    move |source| RootfsError::Sys { what, source }
+}
+
+/// What the rootfs set-up needs to know beyond the spec.
+pub struct Plan<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    /// The container runs in a user namespace: devices are bind-mounted
+    /// (mknod is not allowed) and locked mount flags are kept on remounts.
+    pub userns: bool,
+    pub no_pivot: bool,
+}
+
+/// Build the rootfs and switch into it. Runs in the init, in its new mount
+/// namespace, before `pivot_root`; returns with `/` being the container's.
+pub fn setup(plan: &Plan) -> Result<(), RootfsError> {
+    let linux = plan.spec.linux().as_ref();
+    let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        None | Some("") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        Some(p) => {
+            options::propagation_flag(p).ok_or_else(|| RootfsError::Propagation(p.into()))?
+        }
+    };
+    // Keep our mounts from propagating to the host.
+    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
+        .map_err(sys("make / a slave mount"))?;
+    // pivot_root needs the new root to be a mount point.
+    mount(
+        Some(plan.rootfs),
+        plan.rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(sys(format!("bind the rootfs {}", plan.rootfs.display())))?;
+
+    let root = Root::open(plan.rootfs).map_err(sys("open the rootfs"))?;
+    let mut dev_bound = false;
+    for m in plan.spec.mounts().iter().flatten() {
+        mounts::mount_entry(&root, plan, m)?;
+        dev_bound |= m.destination() == Path::new("/dev") && mounts::is_bind(m);
+    }
+    if !dev_bound {
+        devices::create_default(&root, plan)?;
+    }
+    devices::create_listed(&root, plan)?;
+    drop(root);
+
+    if plan.no_pivot {
+        pivot::move_root(plan.rootfs)?;
+    } else {
+        pivot::pivot_root(plan.rootfs)?;
+    }
+    Ok(())
+}
+
+/// The steps after `pivot_root`: sysctls, masked and read-only paths, and a
+/// read-only `/` when asked.
+pub fn finish(plan: &Plan) -> Result<(), RootfsError> {
+    let root = Root::open(Path::new("/")).map_err(sys("open /"))?;
+    if let Some(linux) = plan.spec.linux() {
+        for (key, value) in linux.sysctl().iter().flatten() {
+            protect::write_sysctl(&root, key, value)?;
+        }
+        for p in linux.readonly_paths().iter().flatten() {
+            protect::make_readonly(&root, Path::new(p), plan.userns)?;
+        }
+        for p in linux.masked_paths().iter().flatten() {
+            protect::mask(&root, Path::new(p))?;
+        }
+    }
+    if plan
+        .spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        pivot::remount_root_readonly()?;
+    }
+    Ok(())
+}

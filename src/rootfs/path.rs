@@ -1,0 +1,190 @@
+//! Paths inside the container's root, resolved by the kernel with
+//! `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`: a symlink (absolute,
+//! relative or `..`) can never lead out of the root, and the result is an
+//! `O_PATH` fd, so what gets mounted on is what was checked.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat, openat2};
+use nix::sys::stat::{Mode, mkdirat};
+
+/// An open directory that paths are resolved in, as if it were `/`.
+pub struct Root {
+    fd: OwnedFd,
+}
+
+/// The magic-link path of an fd, usable as a `mount(2)` target or source.
+pub fn fd_path(fd: &impl AsRawFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+impl Root {
+    /// Open `path` (a host path) as a root.
+    pub fn open(path: &Path) -> Result<Root, Errno> {
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Root { fd })
+    }
+
+    pub fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    /// Resolve `path` inside the root to an `O_PATH` fd.
+    pub fn resolve(&self, path: &Path) -> Result<OwnedFd, Errno> {
+        self.open_in(path, OFlag::O_PATH)
+    }
+
+    /// Open `path` inside the root with `flags` (plus `O_CLOEXEC`).
+    pub fn open_in(&self, path: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
+        let how = OpenHow::new()
+            .flags(flags | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        let rel = relative(path);
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel.as_path()
+        };
+        openat2(self.fd.as_fd(), rel, how)
+    }
+
+    /// Resolve `path`, creating missing directories (mode `mode`) on the way.
+    pub fn mkdir_all(&self, path: &Path, mode: Mode) -> Result<OwnedFd, Errno> {
+        match self.resolve(path) {
+            Err(Errno::ENOENT) => {}
+            other => return other,
+        }
+        let mut cur = self
+            .fd
+            .try_clone()
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)))?;
+        let mut sofar = PathBuf::new();
+        for comp in relative(path).components() {
+            sofar.push(comp);
+            let Component::Normal(name) = comp else {
+                cur = self.resolve(&sofar)?;
+                continue;
+            };
+            cur = match self.resolve(&sofar) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) => {
+                    match mkdirat(cur.as_fd(), name, mode) {
+                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Err(e) => return Err(e),
+                    }
+                    self.resolve(&sofar)?
+                }
+                Err(e) => return Err(e),
+            };
+        }
+        Ok(cur)
+    }
+
+    /// Resolve `path`, creating it as an empty regular file (and its parent
+    /// directories) when missing: the target of a file bind mount.
+    pub fn create_file(&self, path: &Path, mode: Mode) -> Result<OwnedFd, Errno> {
+        match self.resolve(path) {
+            Err(Errno::ENOENT) => {}
+            other => return other,
+        }
+        let rel = relative(path);
+        let name = rel.file_name().ok_or(Errno::EINVAL)?;
+        let parent = self.mkdir_all(
+            rel.parent().unwrap_or(Path::new("")),
+            Mode::from_bits_truncate(0o755),
+        )?;
+        let flags =
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+        match openat(parent.as_fd(), name, flags, mode) {
+            Ok(_) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+        self.resolve(path)
+    }
+}
+
+/// `path` made relative (a leading `/` dropped, `.` components removed).
+fn relative(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| {
+            !matches!(
+                c,
+                Component::RootDir | Component::CurDir | Component::Prefix(_)
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tempdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ferry-path-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn real(fd: &OwnedFd) -> PathBuf {
+        std::fs::read_link(fd_path(fd)).unwrap()
+    }
+
+    #[test]
+    fn symlinks_stay_inside_the_root() {
+        let d = tempdir("escape");
+        std::fs::create_dir_all(d.join("root/etc")).unwrap();
+        symlink("/etc", d.join("root/abs")).unwrap();
+        symlink("../../../../etc", d.join("root/rel")).unwrap();
+        let root = Root::open(&d.join("root")).unwrap();
+        assert_eq!(
+            real(&root.resolve(Path::new("/abs")).unwrap()),
+            d.join("root/etc")
+        );
+        assert_eq!(
+            real(&root.resolve(Path::new("rel")).unwrap()),
+            d.join("root/etc")
+        );
+        assert_eq!(
+            real(&root.resolve(Path::new("/../../")).unwrap()),
+            d.join("root")
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn mkdir_all_creates_through_inner_symlinks() {
+        let d = tempdir("mkdir");
+        std::fs::create_dir_all(d.join("root")).unwrap();
+        symlink("/elsewhere", d.join("root/link")).unwrap();
+        let root = Root::open(&d.join("root")).unwrap();
+        let fd = root
+            .mkdir_all(Path::new("/link/a/b"), Mode::from_bits_truncate(0o755))
+            .unwrap();
+        assert_eq!(real(&fd), d.join("root/elsewhere/a/b"));
+        let f = root
+            .create_file(Path::new("/link/file"), Mode::from_bits_truncate(0o644))
+            .unwrap();
+        assert_eq!(real(&f), d.join("root/elsewhere/file"));
+        assert!(!Path::new("/elsewhere").exists());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn magic_links_are_refused() {
+        let d = tempdir("magic");
+        std::fs::create_dir_all(d.join("root")).unwrap();
+        symlink("/proc/self/root", d.join("root/me")).unwrap();
+        let root = Root::open(&d.join("root")).unwrap();
+        // Inside the root, /proc does not exist, so the link dangles.
+        assert!(root.resolve(Path::new("/me/etc")).is_err());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

@@ -1,0 +1,350 @@
+//! Mounts, root filesystem, masked and read-only paths, as seen from inside.
+#[macro_use]
+mod common;
+
+use common::*;
+use std::fs;
+
+/// One parsed /proc/self/mountinfo line.
+#[derive(Debug, Clone)]
+struct MountInfo {
+    mount_point: String,
+    root: String,
+    opts: Vec<String>,
+    fstype: String,
+    source: String,
+    super_opts: Vec<String>,
+}
+
+fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
+    text.lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let f: Vec<&str> = left.split(' ').collect();
+            let r: Vec<&str> = right.split(' ').collect();
+            Some(MountInfo {
+                root: f.get(3)?.to_string(),
+                mount_point: f.get(4)?.to_string(),
+                opts: f.get(5)?.split(',').map(str::to_string).collect(),
+                fstype: r.first()?.to_string(),
+                source: r.get(1).unwrap_or(&"").to_string(),
+                super_opts: r
+                    .get(2)
+                    .unwrap_or(&"")
+                    .split(',')
+                    .map(str::to_string)
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// The top-most (last) mount at `point`.
+fn mount_at<'a>(mi: &'a [MountInfo], point: &str) -> &'a MountInfo {
+    mi.iter()
+        .rev()
+        .find(|m| m.mount_point == point)
+        .unwrap_or_else(|| panic!("no mount at {point} in:\n{mi:#?}"))
+}
+
+const MARK: &str = "=====mountinfo=====";
+
+/// Run `script`, then dump mountinfo; returns (script output, mounts).
+fn run_with_mountinfo(b: &mut Bundle, script: &str) -> (String, Vec<MountInfo>) {
+    let out = b.output(&format!("{script}\necho {MARK}; cat /proc/self/mountinfo"));
+    let (a, m) = out
+        .split_once(&format!("{MARK}\n"))
+        .unwrap_or_else(|| panic!("no mountinfo in {out:?}"));
+    (a.to_string(), parse_mountinfo(m))
+}
+
+#[test]
+fn tmpfs_mount_with_options() {
+    require_root!();
+    let mut b = Bundle::new("tmpfsopts");
+    b.add_mount(json!({
+        "destination": "/mnt/t",
+        "type": "tmpfs",
+        "source": "tmpfs",
+        "options": ["nosuid", "nodev", "noexec", "mode=700", "size=1m"]
+    }));
+    let (out, mi) = run_with_mountinfo(
+        &mut b,
+        "stat -c %a /mnt/t; echo hi > /mnt/t/f && cat /mnt/t/f",
+    );
+    assert_eq!(out, "700\nhi\n");
+    let m = mount_at(&mi, "/mnt/t");
+    assert_eq!(m.fstype, "tmpfs", "{m:?}");
+    for o in ["nosuid", "nodev", "noexec", "rw"] {
+        assert!(m.opts.iter().any(|x| x == o), "missing {o} in {m:?}");
+    }
+    assert!(
+        m.super_opts.iter().any(|x| x == "size=1024k"),
+        "size not applied: {m:?}"
+    );
+    assert!(
+        m.super_opts.iter().any(|x| x == "mode=700"),
+        "mode not applied: {m:?}"
+    );
+}
+
+#[test]
+fn readonly_bind_mount_of_host_dir() {
+    require_root!();
+    let mut b = Bundle::new("robind");
+    let host = b.path("hostdata");
+    make_host_dir(&host, &[("hello.txt", "hello from host\n")]);
+    b.bind(&host, "/data", &["ro"]);
+    let (out, mi) = run_with_mountinfo(
+        &mut b,
+        "cat /data/hello.txt; touch /data/new 2>/dev/null && echo writable || echo readonly",
+    );
+    assert_eq!(out, "hello from host\nreadonly\n");
+    let m = mount_at(&mi, "/data");
+    assert!(
+        m.opts.iter().any(|x| x == "ro"),
+        "bind mount not read-only: {m:?}"
+    );
+    assert!(!host.join("new").exists(), "write went through to the host");
+}
+
+#[test]
+fn readwrite_bind_mount_writes_reach_host() {
+    require_root!();
+    let mut b = Bundle::new("rwbind");
+    let host = b.path("hostrw");
+    make_host_dir(&host, &[]);
+    b.bind(&host, "/work/out", &["rw"]);
+    assert_eq!(
+        b.output("echo written-inside > /work/out/result && echo ok"),
+        "ok\n"
+    );
+    assert_eq!(
+        fs::read_to_string(host.join("result")).unwrap(),
+        "written-inside\n"
+    );
+}
+
+#[test]
+fn bind_mount_single_file() {
+    require_root!();
+    let mut b = Bundle::new("filebind");
+    let host = b.path("injected.conf");
+    fs::write(&host, "key=value\n").unwrap();
+    b.bind(&host, "/etc/injected.conf", &["ro"]);
+    let (out, mi) = run_with_mountinfo(
+        &mut b,
+        "cat /etc/injected.conf; stat -c %F /etc/injected.conf",
+    );
+    assert_eq!(out, "key=value\nregular file\n");
+    let m = mount_at(&mi, "/etc/injected.conf");
+    assert!(m.opts.iter().any(|x| x == "ro"), "{m:?}");
+}
+
+#[test]
+fn bind_mount_relative_source_is_relative_to_bundle() {
+    require_root!();
+    let mut b = Bundle::new("relbind");
+    make_host_dir(&b.dir.join("shared"), &[("rel.txt", "relative\n")]);
+    b.add_mount(json!({"destination": "/shared", "type": "bind", "source": "shared", "options": ["rbind", "ro"]}));
+    assert_eq!(b.output("cat /shared/rel.txt"), "relative\n");
+}
+
+#[test]
+fn readonly_rootfs() {
+    require_root!();
+    let mut b = Bundle::new("roroot");
+    b.readonly_root(true);
+    let (out, mi) = run_with_mountinfo(
+        &mut b,
+        "touch /x 2>/dev/null && echo writable || echo readonly; touch /etc/y 2>/dev/null && echo writable || echo readonly; echo ok > /dev/shm/z && echo shm-writable",
+    );
+    assert_eq!(out, "readonly\nreadonly\nshm-writable\n");
+    let root = mount_at(&mi, "/");
+    assert!(
+        root.opts.iter().any(|x| x == "ro"),
+        "/ is not read-only: {root:?}"
+    );
+    assert!(!b.rootfs().join("x").exists());
+}
+
+#[test]
+fn writable_rootfs() {
+    require_root!();
+    let mut b = Bundle::new("rwroot");
+    b.readonly_root(false);
+    let (out, mi) = run_with_mountinfo(
+        &mut b,
+        "touch /x 2>/dev/null && echo writable || echo readonly",
+    );
+    assert_eq!(out, "writable\n");
+    let root = mount_at(&mi, "/");
+    assert!(root.opts.iter().any(|x| x == "rw"), "{root:?}");
+    assert!(
+        b.rootfs().join("x").exists(),
+        "file created inside is not in the bundle rootfs"
+    );
+}
+
+#[test]
+fn default_mounts_present() {
+    require_root!();
+    let mut b = Bundle::new("defmounts");
+    let (_, mi) = run_with_mountinfo(&mut b, "true");
+    for (point, fstype) in [
+        ("/proc", "proc"),
+        ("/dev", "tmpfs"),
+        ("/dev/pts", "devpts"),
+        ("/dev/shm", "tmpfs"),
+        ("/dev/mqueue", "mqueue"),
+        ("/sys", "sysfs"),
+    ] {
+        let m = mount_at(&mi, point);
+        assert_eq!(m.fstype, fstype, "{point}: {m:?}");
+    }
+    let sys = mount_at(&mi, "/sys");
+    assert!(
+        sys.opts.iter().any(|x| x == "ro"),
+        "/sys should be read-only: {sys:?}"
+    );
+    for o in ["nosuid", "noexec", "nodev"] {
+        assert!(sys.opts.iter().any(|x| x == o), "/sys lacks {o}: {sys:?}");
+    }
+    let cg = mi
+        .iter()
+        .filter(|m| {
+            m.mount_point == "/sys/fs/cgroup" || m.mount_point.starts_with("/sys/fs/cgroup/")
+        })
+        .collect::<Vec<_>>();
+    assert!(
+        !cg.is_empty(),
+        "no cgroup filesystem mounted at /sys/fs/cgroup"
+    );
+    assert!(
+        cg.iter()
+            .any(|m| m.fstype == "cgroup" || m.fstype == "cgroup2"),
+        "no cgroup hierarchy under /sys/fs/cgroup: {cg:?}"
+    );
+    // host mounts must not be visible inside
+    assert!(
+        !mi.iter()
+            .any(|m| m.mount_point.starts_with("/tmp/ferry-test")),
+        "host mounts leaked into the container: {mi:#?}"
+    );
+}
+
+#[test]
+fn cgroup_mount_is_readonly_and_shows_own_cgroup() {
+    require_root!();
+    let mut b = Bundle::new("cgroupmount");
+    let out = b.output(
+        "ls /sys/fs/cgroup; touch /sys/fs/cgroup/x 2>/dev/null && echo writable || echo readonly",
+    );
+    assert!(out.trim_end().ends_with("readonly"), "{out}");
+    // cgroup v1 hybrid host: at least the memory and pids controllers
+    for c in ["memory", "pids"] {
+        assert!(
+            out.lines().any(|l| l == c),
+            "/sys/fs/cgroup/{c} missing: {out}"
+        );
+    }
+}
+
+#[test]
+fn masked_paths() {
+    require_root!();
+    let mut b = Bundle::new("masked");
+    make_host_dir(
+        &b.rootfs().join("etc/secretdir"),
+        &[("secret.txt", "top secret")],
+    );
+    fs::write(b.rootfs().join("etc/secret.txt"), "also secret").unwrap();
+    b.set(
+        "/linux/maskedPaths",
+        json!([
+            "/proc/kcore",
+            "/etc/secretdir",
+            "/etc/secret.txt",
+            "/proc/does-not-exist"
+        ]),
+    );
+    let out = b.output(
+        "echo kcore=$(cat /proc/kcore 2>/dev/null | wc -c); \
+         echo dir=$(ls -A /etc/secretdir | wc -l); \
+         echo file=$(cat /etc/secret.txt 2>/dev/null | wc -c); \
+         touch /etc/secretdir/x 2>/dev/null && echo dir-writable || echo dir-readonly",
+    );
+    assert_eq!(out, "kcore=0\ndir=0\nfile=0\ndir-readonly\n");
+}
+
+#[test]
+fn readonly_paths() {
+    require_root!();
+    let mut b = Bundle::new("ropaths");
+    b.readonly_root(false);
+    make_host_dir(&b.rootfs().join("etc/rodir"), &[("f", "data")]);
+    b.set(
+        "/linux/readonlyPaths",
+        json!(["/proc/sys", "/etc/rodir", "/does/not/exist"]),
+    );
+    let out = b.output(
+        "echo x > /proc/sys/kernel/domainname 2>/dev/null && echo sys-writable || echo sys-readonly; \
+         cat /etc/rodir/f; echo; \
+         touch /etc/rodir/new 2>/dev/null && echo rodir-writable || echo rodir-readonly; \
+         touch /etc/elsewhere 2>/dev/null && echo other-writable || echo other-readonly",
+    );
+    assert_eq!(out, "sys-readonly\ndata\nrodir-readonly\nother-writable\n");
+}
+
+#[test]
+fn default_spec_masks_and_readonly_paths_apply() {
+    require_root!();
+    let mut b = Bundle::new("defmask");
+    let masked: Vec<String> = b
+        .get("/linux/maskedPaths")
+        .as_array()
+        .expect("maskedPaths")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert!(masked.iter().any(|p| p == "/proc/kcore"), "{masked:?}");
+    let ro: Vec<String> = b
+        .get("/linux/readonlyPaths")
+        .as_array()
+        .expect("readonlyPaths")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert!(ro.iter().any(|p| p == "/proc/sys"), "{ro:?}");
+    let out = b.output(
+        "echo kcore=$(cat /proc/kcore 2>/dev/null | wc -c); \
+         echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo sys-writable || echo sys-readonly",
+    );
+    assert_eq!(out, "kcore=0\nsys-readonly\n");
+}
+
+#[test]
+fn mount_destination_with_symlink_stays_in_rootfs() {
+    // A symlink in the rootfs pointing outside must not let a mount escape
+    // onto the host: the mount must land inside the container.
+    require_root!();
+    let mut b = Bundle::new("symlinkescape");
+    let outside = b.path("outside");
+    fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, b.rootfs().join("escape")).unwrap();
+    b.add_mount(json!({"destination": "/escape/t", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+    let o = {
+        b.sh("echo inside > /escape/t/f 2>/dev/null; echo done");
+        b.run(&[])
+    };
+    // Whether ferry refuses or confines the mount, the host dir must be untouched.
+    assert!(
+        !outside.join("t").exists(),
+        "mount destination was created outside the rootfs: {}",
+        o.describe()
+    );
+    assert!(
+        host_mounts_mentioning(&outside).is_empty(),
+        "mount escaped onto the host"
+    );
+}

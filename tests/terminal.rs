@@ -1,0 +1,140 @@
+//! process.terminal: pty allocation and --console-socket.
+#[macro_use]
+mod common;
+
+use common::*;
+use std::io::{IoSliceMut, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Accept one connection on `listener` (deadline) and receive one fd.
+fn receive_console_fd(listener: UnixListener, timeout: Duration) -> Result<OwnedFd, String> {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + timeout;
+    let stream = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() > deadline {
+                    return Err("nobody connected to the console socket".into());
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(format!("accept: {e}")),
+        }
+    };
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(timeout)).unwrap();
+    let mut buf = [0u8; 4096];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .map_err(|e| format!("recvmsg: {e}"))?;
+    for c in msg.cmsgs().map_err(|e| format!("cmsgs: {e}"))? {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+            }
+        }
+    }
+    Err("no fd received over the console socket".into())
+}
+
+/// Read from the pty master until `done` matches or the deadline passes.
+fn read_pty_until(master: OwnedFd, timeout: Duration, done: impl Fn(&str) -> bool) -> String {
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut f = std::fs::File::from(master);
+        let mut buf = [0u8; 4096];
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) | Err(_) => break, // EIO once the slave side is closed
+                Ok(n) => {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left.max(Duration::from_millis(1))) {
+            Ok(chunk) => {
+                out.extend(chunk);
+                if done(&String::from_utf8_lossy(&out)) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn console_socket_receives_pty_master() {
+    require_root!();
+    let mut b = Bundle::new("consolesock");
+    b.set("/process/terminal", json!(true));
+    b.set("/process/consoleSize", json!({"height": 30, "width": 100}));
+    b.sh("tty; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo isatty; stty size; echo done-marker");
+    let sock = b.path("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let receiver = std::thread::spawn(move || receive_console_fd(listener, Duration::from_secs(15)));
+    b.create(&["--console-socket", sock.to_str().unwrap()]);
+    let master = receiver.join().unwrap().unwrap_or_else(|e| panic!("{e}"));
+    b.start();
+    let out = read_pty_until(master, Duration::from_secs(10), |s| s.contains("done-marker"));
+    assert!(out.contains("/dev/pts/0"), "tty should be /dev/pts/0: {out:?}");
+    assert!(out.contains("isatty"), "stdio is not a terminal: {out:?}");
+    assert!(out.contains("30 100"), "consoleSize not applied: {out:?}");
+    assert!(out.contains("done-marker\r\n"), "output did not pass through a tty line discipline: {out:?}");
+    b.wait_status("stopped", Duration::from_secs(5));
+}
+
+#[test]
+fn terminal_create_without_console_socket_fails() {
+    require_root!();
+    let mut b = Bundle::new("noconsolesock");
+    b.set("/process/terminal", json!(true));
+    b.args(&["sleep", "30"]);
+    let o = b.ferry(&["create", "--bundle", b.dir_str(), &b.id]);
+    o.assert_one_line_error(Some("console"));
+    b.assert_state_root_empty();
+}
+
+#[test]
+fn console_socket_without_terminal_fails() {
+    require_root!();
+    let mut b = Bundle::new("sockwithoutterm");
+    b.args(&["sleep", "30"]);
+    let sock = b.path("console.sock");
+    let _listener = UnixListener::bind(&sock).unwrap();
+    let o = b.ferry(&["create", "--bundle", b.dir_str(), "--console-socket", sock.to_str().unwrap(), &b.id]);
+    o.assert_one_line_error(Some("console"));
+    b.assert_state_root_empty();
+}
+
+#[test]
+fn foreground_run_with_terminal_proxies_output() {
+    require_root!();
+    let mut b = Bundle::new("fgterminal");
+    b.set("/process/terminal", json!(true));
+    b.sh("[ -t 1 ] && echo isatty; exit 4");
+    let o = b.run(&[]);
+    assert_eq!(o.code(), 4, "{}", o.describe());
+    assert!(o.stdout.contains("isatty"), "{}", o.describe());
+}

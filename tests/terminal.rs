@@ -93,15 +93,24 @@ fn console_socket_receives_pty_master() {
     b.sh("tty; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo isatty; stty size; echo done-marker");
     let sock = b.path("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
-    let receiver = std::thread::spawn(move || receive_console_fd(listener, Duration::from_secs(15)));
+    let receiver =
+        std::thread::spawn(move || receive_console_fd(listener, Duration::from_secs(15)));
     b.create(&["--console-socket", sock.to_str().unwrap()]);
     let master = receiver.join().unwrap().unwrap_or_else(|e| panic!("{e}"));
     b.start();
-    let out = read_pty_until(master, Duration::from_secs(10), |s| s.contains("done-marker"));
-    assert!(out.contains("/dev/pts/0"), "tty should be /dev/pts/0: {out:?}");
+    let out = read_pty_until(master, Duration::from_secs(10), |s| {
+        s.contains("done-marker")
+    });
+    assert!(
+        out.contains("/dev/pts/0"),
+        "tty should be /dev/pts/0: {out:?}"
+    );
     assert!(out.contains("isatty"), "stdio is not a terminal: {out:?}");
     assert!(out.contains("30 100"), "consoleSize not applied: {out:?}");
-    assert!(out.contains("done-marker\r\n"), "output did not pass through a tty line discipline: {out:?}");
+    assert!(
+        out.contains("done-marker\r\n"),
+        "output did not pass through a tty line discipline: {out:?}"
+    );
     b.wait_status("stopped", Duration::from_secs(5));
 }
 
@@ -123,7 +132,14 @@ fn console_socket_without_terminal_fails() {
     b.args(&["sleep", "30"]);
     let sock = b.path("console.sock");
     let _listener = UnixListener::bind(&sock).unwrap();
-    let o = b.ferry(&["create", "--bundle", b.dir_str(), "--console-socket", sock.to_str().unwrap(), &b.id]);
+    let o = b.ferry(&[
+        "create",
+        "--bundle",
+        b.dir_str(),
+        "--console-socket",
+        sock.to_str().unwrap(),
+        &b.id,
+    ]);
     o.assert_one_line_error(Some("console"));
     b.assert_state_root_empty();
 }

@@ -68,7 +68,7 @@ pub fn mount_cgroups(
         && h.fstype == "cgroup2"
         && h.mount_point == "/sys/fs/cgroup"
     {
-        return mount_one(&target, "cgroup2", "", flags, h, plan, dest);
+        return mount_one(root, &target, "cgroup2", "", flags, h, plan, dest);
     }
     // v1 or hybrid: a tmpfs holding one directory per hierarchy.
     let tmpfs_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
@@ -89,7 +89,7 @@ pub fn mount_cgroups(
         let fd = root
             .mkdir_all(&sub, Mode::from_bits_truncate(0o755))
             .map_err(create(&sub))?;
-        mount_one(&fd, &h.fstype, &h.controllers, flags, h, plan, &sub)?;
+        mount_one(root, &fd, &h.fstype, &h.controllers, flags, h, plan, &sub)?;
     }
     if flags.contains(MsFlags::MS_RDONLY) {
         remount(&base, tmpfs_flags | MsFlags::MS_RDONLY, plan.userns)
@@ -99,6 +99,7 @@ pub fn mount_cgroups(
 }
 
 fn mount_one(
+    root: &Root,
     target: &std::os::fd::OwnedFd,
     fstype: &str,
     data: &str,
@@ -113,7 +114,14 @@ fn mount_one(
         Err(nix::Error::EPERM | nix::Error::EBUSY) => {
             let mut o = MountOptions::parse(&["rbind"]);
             o.flags |= flags;
-            bind(Path::new(&h.mount_point), target, &o, plan.userns, dest)
+            bind(
+                root,
+                Path::new(&h.mount_point),
+                target,
+                &o,
+                plan.userns,
+                dest,
+            )
         }
         Err(e) => Err(mount_err(fstype, dest, e)),
     }

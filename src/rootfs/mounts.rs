@@ -35,7 +35,7 @@ pub fn mount_entry(root: &Root, plan: &Plan, m: &Mount) -> Result<(), RootfsErro
             plan.bundle.join(source)
         };
         let target = bind_target(root, &source, dest)?;
-        bind(&source, &target, &opts, plan.userns, dest)?;
+        bind(root, &source, &target, &opts, plan.userns, dest)?;
         let target = resolve(root, dest)?;
         return propagate(&target, &opts, dest);
     }
@@ -56,7 +56,7 @@ pub fn mount_entry(root: &Root, plan: &Plan, m: &Mount) -> Result<(), RootfsErro
         // bind the host's read-only instead, as runc does.
         Err(nix::Error::EPERM) if fstype == "sysfs" && plan.userns => {
             let ro = MountOptions::parse(&["rbind", "nosuid", "noexec", "nodev", "ro"]);
-            bind(Path::new("/sys"), &target, &ro, true, dest)?;
+            bind(root, Path::new("/sys"), &target, &ro, true, dest)?;
         }
         Err(source) => return Err(mount_err(fstype, dest, source)),
     }
@@ -82,6 +82,7 @@ fn bind_target(root: &Root, source: &Path, dest: &Path) -> Result<OwnedFd, Rootf
 
 /// Bind `source` on `target`, then remount it with the asked flags.
 pub fn bind(
+    root: &Root,
     source: &Path,
     target: &OwnedFd,
     opts: &MountOptions,
@@ -103,14 +104,9 @@ pub fn bind(
     if extra.is_empty() {
         return Ok(());
     }
-    // The fd names the mount point beneath the new mount; reopen the new
-    // mount's root through it (".." is not followed: the path is the fd).
-    let top = nix::fcntl::open(
-        &target_path,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| mount_err(&what, dest, e))?;
+    // The fd names the mount point beneath the new mount: resolve the path
+    // again to reach the new mount on top of it.
+    let top = resolve(root, dest)?;
     remount(&top, extra, userns).map_err(|e| mount_err(&format!("remount {what}"), dest, e))
 }
 

@@ -93,6 +93,8 @@ pub enum Command {
     },
     /// Create and start a container
     Run(RunOpts),
+    /// Run a new process inside a running container
+    Exec(ExecOpts),
     /// Write a default config.json
     Spec {
         #[arg(short, long, value_name = "DIR")]
@@ -136,4 +138,57 @@ pub struct RunOpts {
     /// Keep the container after it exits
     #[arg(long)]
     pub keep: bool,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ExecOpts {
+    /// A process.json (the runtime spec's `process`) to run
+    #[arg(short, long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+    /// Allocate a terminal
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Unix socket that receives the terminal's master fd
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Return once the process is running
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the process's host pid to FILE
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Working directory inside the container
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Add an environment variable
+    #[arg(short, long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// UID[:GID] to run as
+    #[arg(short, long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// Additional group ids
+    #[arg(short = 'g', long = "additional-gids", value_name = "GID")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability to the bounding, effective and permitted sets
+    #[arg(short, long = "cap", value_name = "CAP")]
+    pub cap: Vec<String>,
+    /// Set no_new_privs
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// Pass N extra fds (from fd 3) to the process
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// AppArmor profile for the process
+    #[arg(long, value_name = "PROFILE")]
+    pub apparmor: Option<String>,
+    /// SELinux label for the process
+    #[arg(long, value_name = "LABEL")]
+    pub process_label: Option<String>,
+    /// Exec even if the container is paused
+    #[arg(long)]
+    pub ignore_paused: bool,
+    pub id: String,
+    /// Command and arguments (default: those of --process)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }

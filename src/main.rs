@@ -7,12 +7,13 @@ fn main() {
         eprintln!("ferry: {err}");
         std::process::exit(1);
     }
+    let failure = ferry::commands::failure_code(&cli);
     match ferry::commands::dispatch(cli) {
         Ok(code) => std::process::exit(code),
         Err(err) => {
             let msg = format!("{err:#}");
             ferry::logger::fatal(&msg);
-            std::process::exit(1);
+            std::process::exit(failure);
         }
     }
 }

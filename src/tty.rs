@@ -30,9 +30,10 @@ nix::ioctl_write_ptr_bad!(set_lock, libc::TIOCSPTLCK, libc::c_int);
 nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, libc::winsize);
 nix::ioctl_write_int_bad!(set_ctty, libc::TIOCSCTTY);
 
-/// Make a pty in the container, send its master over `socket`, bind the
-/// slave on /dev/console and make it the controlling terminal and stdio.
-pub fn setup_console(socket: &OwnedFd, size: Option<(u16, u16)>) -> Result<(), TtyError> {
+/// Make a pty in the container, send its master over `socket`, make the
+/// slave the controlling terminal and stdio, and (for a container's init,
+/// `console`) bind it on /dev/console.
+pub fn setup_terminal(socket: &OwnedFd, size: Option<(u16, u16)>, console: bool) -> Result<(), TtyError> {
     let master = open(
         "/dev/ptmx",
         OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
@@ -63,7 +64,8 @@ pub fn setup_console(socket: &OwnedFd, size: Option<(u16, u16)>) -> Result<(), T
         unsafe { set_winsize(master.as_raw_fd(), &ws) }.map_err(sys("set window size"))?;
     }
     // /dev/console: bind the slave there, as runc does.
-    if let Ok(root) = Root::open(Path::new("/"))
+    if console
+        && let Ok(root) = Root::open(Path::new("/"))
         && let Ok(target) =
             root.create_file(Path::new("/dev/console"), Mode::from_bits_truncate(0o600))
     {

@@ -123,7 +123,7 @@ impl Drop for Cleanup {
     }
 }
 
-fn connect(path: &Path) -> Result<OwnedFd> {
+pub(super) fn connect(path: &Path) -> Result<OwnedFd> {
     let stream = UnixStream::connect(path)
         .with_context(|| format!("connect to console socket {}", path.display()))?;
     Ok(OwnedFd::from(stream))

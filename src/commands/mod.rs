@@ -2,6 +2,7 @@
 
 mod create;
 mod delete;
+mod exec;
 mod kill;
 mod list;
 mod run;
@@ -24,6 +25,12 @@ pub const VERSION: &str = concat!(
     "1.2.1"
 );
 
+/// The exit code for a failed command: 255 for exec, as runc (engines tell
+/// a runtime failure from the process's own status that way).
+pub fn failure_code(cli: &Cli) -> i32 {
+    if matches!(cli.command, Some(Command::Exec(_))) { 255 } else { 1 }
+}
+
 /// Run the command; returns the process exit code.
 pub fn dispatch(cli: Cli) -> Result<i32> {
     let g = &cli.global;
@@ -42,6 +49,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Delete { force, id } => delete::delete(&store(g)?, &id, force).map(|()| 0),
         Command::List { format, quiet } => list::list(&store(g)?, format, quiet).map(|()| 0),
         Command::Run(o) => run::run(g, &o),
+        Command::Exec(o) => exec::exec(g, &o),
         Command::Spec { bundle, rootless } => spec::spec(bundle.as_deref(), rootless).map(|()| 0),
     }
 }

@@ -17,10 +17,7 @@ pub fn run(g: &GlobalOpts, o: &RunOpts) -> Result<i32> {
     }
     // Block every signal we forward (and SIGCHLD, to learn of the exit);
     // the init unblocks them before exec.
-    let mut set = SigSet::all();
-    set.remove(Signal::SIGKILL);
-    set.remove(Signal::SIGSTOP);
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
+    let set = block_signals()?;
     let created = create::create(g, &o.create, true)?;
     start_or_remove(g, &o.create.id)?;
     let code = forward_until_exit(&set, created.pid)?;
@@ -40,7 +37,7 @@ fn start_or_remove(g: &GlobalOpts, id: &str) -> Result<()> {
 }
 
 /// Relay signals to the init until it exits; its exit code, or 128+N.
-fn forward_until_exit(set: &SigSet, pid: Pid) -> Result<i32> {
+pub(super) fn forward_until_exit(set: &SigSet, pid: Pid) -> Result<i32> {
     loop {
         let sig = set.wait()?;
         if sig != Signal::SIGCHLD {
@@ -56,4 +53,14 @@ fn forward_until_exit(set: &SigSet, pid: Pid) -> Result<i32> {
             }
         }
     }
+}
+
+/// Block every signal we forward (and SIGCHLD, to learn of the exit); the
+/// child unblocks them before exec.
+pub(super) fn block_signals() -> Result<SigSet> {
+    let mut set = SigSet::all();
+    set.remove(Signal::SIGKILL);
+    set.remove(Signal::SIGSTOP);
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
+    Ok(set)
 }

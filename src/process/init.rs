@@ -1,20 +1,16 @@
 //! The container's init, from the clone to `execve`.
 
-use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::Path;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use nix::fcntl::{OFlag, openat};
 use nix::sched::{CloneFlags, unshare};
-use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
 use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid, setresgid, setresuid};
-use oci_spec::runtime::{PosixRlimitType, Process};
 
-use super::{InitPlan, exec, sync};
-use crate::capabilities::{CapSets, CapsError};
+use super::{InitPlan, finalize, sync};
+use crate::capabilities::CapsError;
 use crate::namespaces::{NamespaceError, Namespaces};
-use crate::rootfs::{self, RootfsError, path::Root};
+use crate::rootfs::{self, RootfsError};
 use crate::syscall;
 use crate::tty::{self, TtyError};
 
@@ -43,7 +39,7 @@ pub enum InitError {
     Rlimit(String, nix::Error),
 }
 
-fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitError {
+pub(super) fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitError {
     let what = what.into();
     move |source| InitError::Sys { what, source }
 }
@@ -106,49 +102,22 @@ fn setup_and_exec(plan: &InitPlan, sock: &OwnedFd) -> Result<(), InitError> {
             .console_size()
             .as_ref()
             .map(|b| (b.height() as u16, b.width() as u16));
-        tty::setup_console(socket, size)?;
+        tty::setup_terminal(socket, size, true)?;
     }
     rootfs::finish(&rplan)?;
-    set_rlimits(process)?;
-
-    let caps = CapSets::from_spec(process.capabilities().as_ref())?;
-    let cwd = open_cwd(process)?;
-    caps.drop_bounding()?;
-    switch_user(process)?;
-    caps.apply()?;
-    nix::unistd::fchdir(&cwd).map_err(sys(format!("chdir to {}", process.cwd().display())))?;
-    drop(cwd);
-    // The cwd must be reachable from the container's root (CVE-2024-21626).
-    nix::unistd::getcwd().map_err(|_| InitError::Cwd(process.cwd().display().to_string()))?;
-
-    let env = process.env().clone().unwrap_or_default();
-    let args = process.args().clone().unwrap_or_default();
-    let path = exec::lookup(args.first().map(String::as_str).unwrap_or(""), &env)
-        .map_err(InitError::Exec)?;
-    let (c_path, c_args, c_env) = (
-        exec::cpath(&path).map_err(InitError::Exec)?,
-        exec::cstrings(&args).map_err(InitError::Exec)?,
-        exec::cstrings(&env).map_err(InitError::Exec)?,
-    );
-    syscall::umask(process.user().umask().unwrap_or(0o022));
-    if process.no_new_privileges().unwrap_or(false) {
-        syscall::set_no_new_privs().map_err(sys("set no_new_privs"))?;
-    }
-    pass_preserved_fds(plan.preserve_fds)?;
-    if plan.sigmask_reset {
-        sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
-            .map_err(sys("reset signal mask"))?;
-    }
+    let ours: Vec<RawFd> = [Some(sock), Some(&fd_dir), plan.fifo.as_ref(), plan.console_socket.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|fd| fd.as_raw_fd())
+        .collect();
+    let target = finalize::prepare(process, plan.preserve_fds, &ours, plan.sigmask_reset)?;
 
     sync::send_msg(sock, sync::READY).map_err(sys("report ready"))?;
     if let Some(fifo) = &plan.fifo {
         wait_for_start(&fd_dir, fifo)?;
     }
     drop(fd_dir);
-    let err = nix::unistd::execve(&c_path, &c_args, &c_env).unwrap_err();
-    // The parent is gone by now: say it on the container's stderr.
-    let _ = writeln!(std::io::stderr(), "ferry: exec {}: {err}", path.display());
-    syscall::exit_now(if err == nix::Error::ENOENT { 127 } else { 126 })
+    finalize::exec(&target)
 }
 
 fn set_names(plan: &InitPlan) -> Result<(), InitError> {
@@ -167,86 +136,6 @@ fn set_names(plan: &InitPlan) -> Result<(), InitError> {
         // SAFETY: the pointer and length describe `name`'s bytes for the call.
         let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
         nix::errno::Errno::result(ret).map_err(sys("set domainname"))?;
-    }
-    Ok(())
-}
-
-fn set_rlimits(process: &Process) -> Result<(), InitError> {
-    for rl in process.rlimits().iter().flatten() {
-        let name = serde_json::to_value(rl.typ())
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let resource = rlimit_resource(rl.typ());
-        syscall::setrlimit(resource, rl.soft(), rl.hard())
-            .map_err(|e| InitError::Rlimit(name, e))?;
-    }
-    Ok(())
-}
-
-fn rlimit_resource(t: PosixRlimitType) -> libc::c_int {
-    use PosixRlimitType::*;
-    (match t {
-        RlimitCpu => libc::RLIMIT_CPU,
-        RlimitFsize => libc::RLIMIT_FSIZE,
-        RlimitData => libc::RLIMIT_DATA,
-        RlimitStack => libc::RLIMIT_STACK,
-        RlimitCore => libc::RLIMIT_CORE,
-        RlimitRss => libc::RLIMIT_RSS,
-        RlimitNproc => libc::RLIMIT_NPROC,
-        RlimitNofile => libc::RLIMIT_NOFILE,
-        RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        RlimitAs => libc::RLIMIT_AS,
-        RlimitLocks => libc::RLIMIT_LOCKS,
-        RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        RlimitNice => libc::RLIMIT_NICE,
-        RlimitRtprio => libc::RLIMIT_RTPRIO,
-        RlimitRttime => libc::RLIMIT_RTTIME,
-    }) as libc::c_int
-}
-
-/// Open the cwd inside the container's root, refusing paths that lead out
-/// of it (symlinks, `/proc/self/fd/N`).
-fn open_cwd(process: &Process) -> Result<OwnedFd, InitError> {
-    let cwd = process.cwd();
-    let bad = || InitError::Cwd(cwd.display().to_string());
-    if !cwd.is_absolute() {
-        return Err(bad());
-    }
-    let root = Root::open(Path::new("/")).map_err(sys("open /"))?;
-    root.open_in(cwd, OFlag::O_PATH | OFlag::O_DIRECTORY)
-        .map_err(|_| bad())
-}
-
-/// setgroups, setresgid, setresuid, keeping the permitted capabilities.
-fn switch_user(process: &Process) -> Result<(), InitError> {
-    let user = process.user();
-    let (uid, gid) = (Uid::from_raw(user.uid()), Gid::from_raw(user.gid()));
-    let groups: Vec<Gid> = user
-        .additional_gids()
-        .iter()
-        .flatten()
-        .map(|g| Gid::from_raw(*g))
-        .collect();
-    let setgroups_denied =
-        std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
-    if !(setgroups_denied && groups.is_empty()) {
-        nix::unistd::setgroups(&groups).map_err(sys("setgroups"))?;
-    }
-    syscall::set_keepcaps(true).map_err(sys("keep capabilities"))?;
-    setresgid(gid, gid, gid).map_err(sys(format!("setgid {gid}")))?;
-    setresuid(uid, uid, uid).map_err(sys(format!("setuid {uid}")))?;
-    syscall::set_keepcaps(false).map_err(sys("keep capabilities"))
-}
-
-/// Close everything of ferry's on exec; fds 3..3+N pass through.
-fn pass_preserved_fds(n: u32) -> Result<(), InitError> {
-    syscall::cloexec_from(3 + n).map_err(sys("mark fds close-on-exec"))?;
-    for fd in 3..3 + n as i32 {
-        // SAFETY: F_SETFD on an fd number changes only its flags; an fd that
-        // is not open just returns EBADF.
-        let _ = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     }
     Ok(())
 }

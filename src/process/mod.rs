@@ -7,8 +7,10 @@
 //! then blocks opening the exec fifo until `start`.
 
 mod exec;
+mod finalize;
 pub mod idmap;
 mod init;
+pub mod join;
 mod sync;
 
 use std::os::fd::OwnedFd;

@@ -1,0 +1,125 @@
+//! `exec`: a new process inside a running container, in every namespace of
+//! its init (user first), with the pid and time namespaces entered by the
+//! parent so that the cloned child is born in them.
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+
+use nix::sched::{CloneFlags, setns};
+use nix::unistd::{Gid, Pid, Uid, setresgid, setresuid};
+use oci_spec::runtime::Process;
+
+use super::init::{InitError, sys};
+use super::{ProcessError, finalize, sync};
+use crate::syscall::{self, Forked};
+use crate::tty::{self, TtyError};
+
+/// What `exec` runs and where.
+pub struct ExecPlan<'a> {
+    pub process: &'a Process,
+    pub init_pid: Pid,
+    pub console_socket: Option<OwnedFd>,
+    pub preserve_fds: u32,
+    pub sigmask_reset: bool,
+    /// Called in the parent with the child's pid before it may go on
+    /// (joins the container's cgroup).
+    pub before_go: Option<&'a dyn Fn(Pid) -> Result<(), ProcessError>>,
+}
+
+/// nix has no constant for the time namespace.
+const NEWTIME: CloneFlags = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+
+/// Namespace kinds in join order: user first, so the rest are permitted.
+const KINDS: &[(&str, CloneFlags)] = &[
+    ("user", CloneFlags::CLONE_NEWUSER),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("time", NEWTIME),
+];
+
+/// The init's namespaces that differ from ours, opened.
+fn open_namespaces(init: Pid) -> Result<Vec<(CloneFlags, File)>, ProcessError> {
+    let mut out = Vec::new();
+    for (name, flag) in KINDS {
+        let theirs = format!("/proc/{init}/ns/{name}");
+        let Ok(meta) = std::fs::metadata(&theirs) else { continue };
+        let same = std::fs::metadata(format!("/proc/self/ns/{name}")).is_ok_and(|m| m.ino() == meta.ino() && m.dev() == meta.dev());
+        if !same {
+            let file = File::open(&theirs).map_err(|e| ProcessError::Init(format!("open {theirs}: {e}")))?;
+            out.push((*flag, file));
+        }
+    }
+    Ok(out)
+}
+
+/// Start the process; returns its host pid once it has exec'd.
+pub fn spawn(plan: &ExecPlan) -> Result<Pid, ProcessError> {
+    let namespaces = open_namespaces(plan.init_pid)?;
+    for (flag, file) in &namespaces {
+        if matches!(*flag, CloneFlags::CLONE_NEWPID | NEWTIME) {
+            setns(file, *flag).map_err(|source| ProcessError::Sys { what: "join the container's pid namespace", source })?;
+        }
+    }
+    let (parent_sock, child_sock) = sync::pair().map_err(|source| ProcessError::Sys { what: "socketpair", source })?;
+    let pid = match syscall::clone3_fork(0).map_err(|source| ProcessError::Sys { what: "clone3", source })? {
+        Forked::Child => {
+            drop(parent_sock);
+            if let Err(e) = child(plan, &namespaces, &child_sock) {
+                sync::send_error(&child_sock, &e.to_string());
+            }
+            syscall::exit_now(255)
+        }
+        Forked::Parent(pid) => pid,
+    };
+    drop(child_sock);
+    let result = (|| {
+        if let Some(f) = plan.before_go {
+            f(pid)?;
+        }
+        sync::send_msg(&parent_sock, sync::GO).map_err(|_| ProcessError::InitDied)?;
+        // The child's end is close-on-exec: end-of-file means it exec'd.
+        let msg = sync::recv_msg(&parent_sock).map_err(|_| ProcessError::InitDied)?;
+        match msg.split_first() {
+            None => Ok(()),
+            Some((&sync::ERROR, text)) => Err(ProcessError::Init(String::from_utf8_lossy(text).into_owned())),
+            Some(_) => Err(ProcessError::InitDied),
+        }
+    })();
+    if let Err(e) = result {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(pid, None);
+        return Err(e);
+    }
+    Ok(pid)
+}
+
+fn child(plan: &ExecPlan, namespaces: &[(CloneFlags, File)], sock: &OwnedFd) -> Result<(), InitError> {
+    if sync::recv_msg(sock).map_err(sys("wait for parent"))? != sync::GO {
+        syscall::exit_now(255);
+    }
+    for (flag, file) in namespaces {
+        if matches!(*flag, CloneFlags::CLONE_NEWPID | NEWTIME) {
+            continue;
+        }
+        setns(file, *flag).map_err(sys(format!("join the container's {flag:?} namespace")))?;
+        if *flag == CloneFlags::CLONE_NEWUSER {
+            setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).map_err(sys("become root in the user namespace"))?;
+            setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).map_err(sys("become root in the user namespace"))?;
+        }
+    }
+    if plan.process.terminal().unwrap_or(false) {
+        let socket = plan.console_socket.as_ref().ok_or(TtyError::NoConsoleSocket)?;
+        let size = plan.process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
+        tty::setup_terminal(socket, size, false)?;
+    }
+    let mut ours: Vec<RawFd> = vec![sock.as_raw_fd()];
+    ours.extend(plan.console_socket.as_ref().map(|s| s.as_raw_fd()));
+    ours.extend(namespaces.iter().map(|(_, f)| f.as_raw_fd()));
+    let target = finalize::prepare(plan.process, plan.preserve_fds, &ours, plan.sigmask_reset)?;
+    finalize::exec(&target)
+}

@@ -33,7 +33,11 @@ nix::ioctl_write_int_bad!(set_ctty, libc::TIOCSCTTY);
 /// Make a pty in the container, send its master over `socket`, make the
 /// slave the controlling terminal and stdio, and (for a container's init,
 /// `console`) bind it on /dev/console.
-pub fn setup_terminal(socket: &OwnedFd, size: Option<(u16, u16)>, console: bool) -> Result<(), TtyError> {
+pub fn setup_terminal(
+    socket: &OwnedFd,
+    size: Option<(u16, u16)>,
+    console: bool,
+) -> Result<(), TtyError> {
     let master = open(
         "/dev/ptmx",
         OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,

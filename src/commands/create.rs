@@ -64,6 +64,7 @@ pub fn create(g: &GlobalOpts, o: &CreateOpts, forward_signals: bool) -> Result<C
 
     let own_pid_ns = namespaces.new_pid();
     let plan = InitPlan {
+        id: &o.id,
         spec: &spec,
         bundle: &bundle,
         rootfs: &rootfs,
@@ -95,6 +96,7 @@ pub fn create(g: &GlobalOpts, o: &CreateOpts, forward_signals: bool) -> Result<C
             .collect(),
         start_time,
         own_pid_ns,
+        hooks: spec.hooks().clone(),
     };
     dir.save(&state)?;
     if let Some(pid_file) = &o.pid_file {

@@ -27,7 +27,10 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         }
         status => bail!("cannot delete container {id} that is not stopped: {status}"),
     }
-    Ok(dir.remove()?)
+    dir.remove()?;
+    let hooks = state.hooks.as_ref().and_then(|h| h.poststop().as_ref());
+    crate::hooks::run_logged("poststop", hooks, &state.hook_json(Status::Stopped));
+    Ok(())
 }
 
 /// SIGKILL everything in the container and wait for the init to exit.

@@ -13,15 +13,23 @@ use super::run::{block_signals, forward_until_exit};
 
 pub fn exec(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
     let store = super::store(g)?;
-    let Some(state) = store.peek(&o.id)? else { bail!("container {} is still being created", o.id) };
+    let Some(state) = store.peek(&o.id)? else {
+        bail!("container {} is still being created", o.id)
+    };
     match state.status(&store.container_path(&o.id)) {
         Status::Stopped => bail!("cannot exec in a stopped container"),
-        Status::Paused if !o.ignore_paused => bail!("cannot exec in a paused container (use --ignore-paused to override)"),
+        Status::Paused if !o.ignore_paused => {
+            bail!("cannot exec in a paused container (use --ignore-paused to override)")
+        }
         _ => {}
     }
     let process = build_process(o, &state.bundle)?;
     let console_socket = o.console_socket.as_deref().map(connect).transpose()?;
-    let set = if o.detach { None } else { Some(block_signals()?) };
+    let set = if o.detach {
+        None
+    } else {
+        Some(block_signals()?)
+    };
     let plan = ExecPlan {
         process: &process,
         init_pid: nix::unistd::Pid::from_raw(state.pid),
@@ -45,12 +53,17 @@ pub fn exec(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
 fn build_process(o: &ExecOpts, bundle: &std::path::Path) -> Result<Process> {
     let mut p: Process = match &o.process {
         Some(file) => {
-            let data = std::fs::read(file).with_context(|| format!("read process file {}", file.display()))?;
-            serde_json::from_slice(&data).with_context(|| format!("invalid process file {}", file.display()))?
+            let data = std::fs::read(file)
+                .with_context(|| format!("read process file {}", file.display()))?;
+            serde_json::from_slice(&data)
+                .with_context(|| format!("invalid process file {}", file.display()))?
         }
         None => {
             let spec = config::load(bundle)?;
-            let mut p = spec.process().clone().context("the container's config.json has no process")?;
+            let mut p = spec
+                .process()
+                .clone()
+                .context("the container's config.json has no process")?;
             if o.command.is_empty() {
                 bail!("exec needs a command or --process");
             }
@@ -81,8 +94,14 @@ fn build_process(o: &ExecOpts, bundle: &std::path::Path) -> Result<Process> {
     if let Some(user) = &o.user {
         let (uid, gid) = user.split_once(':').unwrap_or((user, "0"));
         let mut u = p.user().clone();
-        u.set_uid(uid.parse().with_context(|| format!("invalid --user {user:?}"))?);
-        u.set_gid(gid.parse().with_context(|| format!("invalid --user {user:?}"))?);
+        u.set_uid(
+            uid.parse()
+                .with_context(|| format!("invalid --user {user:?}"))?,
+        );
+        u.set_gid(
+            gid.parse()
+                .with_context(|| format!("invalid --user {user:?}"))?,
+        );
         p.set_user(u);
     }
     if !o.additional_gids.is_empty() {
@@ -95,7 +114,10 @@ fn build_process(o: &ExecOpts, bundle: &std::path::Path) -> Result<Process> {
         let added: Vec<Capability> = o
             .cap
             .iter()
-            .map(|c| serde_json::from_value(serde_json::Value::String(c.to_uppercase())).map_err(|_| anyhow::anyhow!("unknown capability {c:?}")))
+            .map(|c| {
+                serde_json::from_value(serde_json::Value::String(c.to_uppercase()))
+                    .map_err(|_| anyhow::anyhow!("unknown capability {c:?}"))
+            })
             .collect::<Result<_>>()?;
         caps.set_bounding(extend(caps.bounding(), &added));
         caps.set_effective(extend(caps.effective(), &added));
@@ -114,7 +136,10 @@ fn build_process(o: &ExecOpts, bundle: &std::path::Path) -> Result<Process> {
     Ok(p)
 }
 
-fn extend(set: &Option<oci_spec::runtime::Capabilities>, added: &[Capability]) -> Option<oci_spec::runtime::Capabilities> {
+fn extend(
+    set: &Option<oci_spec::runtime::Capabilities>,
+    added: &[Capability],
+) -> Option<oci_spec::runtime::Capabilities> {
     let mut s = set.clone().unwrap_or_default();
     s.extend(added.iter().copied());
     Some(s)

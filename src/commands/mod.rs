@@ -28,7 +28,11 @@ pub const VERSION: &str = concat!(
 /// The exit code for a failed command: 255 for exec, as runc (engines tell
 /// a runtime failure from the process's own status that way).
 pub fn failure_code(cli: &Cli) -> i32 {
-    if matches!(cli.command, Some(Command::Exec(_))) { 255 } else { 1 }
+    if matches!(cli.command, Some(Command::Exec(_))) {
+        255
+    } else {
+        1
+    }
 }
 
 /// Run the command; returns the process exit code.

@@ -43,5 +43,7 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         }
     }
     std::fs::remove_file(dir.fifo_path())?;
+    let hooks = state.hooks.as_ref().and_then(|h| h.poststart().as_ref());
+    crate::hooks::run_logged("poststart", hooks, &state.hook_json(Status::Running));
     Ok(())
 }

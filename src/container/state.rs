@@ -50,6 +50,10 @@ pub struct State {
     /// the whole container).
     #[serde(default)]
     pub own_pid_ns: bool,
+    /// The config's hooks, kept for `start` (poststart) and `delete`
+    /// (poststop) so they need not re-read config.json.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 /// The exec fifo's name inside the container dir: it exists from `create`
@@ -143,10 +147,24 @@ mod tests {
             annotations: BTreeMap::new(),
             start_time: start,
             own_pid_ns: true,
+            hooks: None,
         };
         assert!(st.init_alive());
         st.start_time += 1;
         assert!(!st.init_alive());
         assert_eq!(st.status(Path::new("/nonexistent")), Status::Stopped);
+    }
+}
+
+impl State {
+    /// The state document hooks receive, with `status`.
+    pub fn hook_json(&self, status: Status) -> serde_json::Value {
+        crate::hooks::state_json(
+            &self.id,
+            &status.to_string(),
+            self.pid,
+            &self.bundle,
+            &self.annotations,
+        )
     }
 }

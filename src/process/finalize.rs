@@ -27,7 +27,12 @@ pub struct Target {
 
 /// Apply `process` to the calling process, up to (not including) execve.
 /// `ours` are ferry's fds that must not pass even inside the preserved range.
-pub fn prepare(process: &Process, preserve_fds: u32, ours: &[RawFd], sigmask_reset: bool) -> Result<Target, InitError> {
+pub fn prepare(
+    process: &Process,
+    preserve_fds: u32,
+    ours: &[RawFd],
+    sigmask_reset: bool,
+) -> Result<Target, InitError> {
     set_rlimits(process)?;
     let caps = CapSets::from_spec(process.capabilities().as_ref())?;
     let cwd = open_cwd(process)?;
@@ -41,7 +46,8 @@ pub fn prepare(process: &Process, preserve_fds: u32, ours: &[RawFd], sigmask_res
 
     let env = process.env().clone().unwrap_or_default();
     let args = process.args().clone().unwrap_or_default();
-    let path = exec::lookup(args.first().map(String::as_str).unwrap_or(""), &env).map_err(InitError::Exec)?;
+    let path = exec::lookup(args.first().map(String::as_str).unwrap_or(""), &env)
+        .map_err(InitError::Exec)?;
     let target = Target {
         c_path: exec::cpath(&path).map_err(InitError::Exec)?,
         c_args: exec::cstrings(&args).map_err(InitError::Exec)?,
@@ -54,7 +60,8 @@ pub fn prepare(process: &Process, preserve_fds: u32, ours: &[RawFd], sigmask_res
     }
     pass_preserved_fds(preserve_fds, ours)?;
     if sigmask_reset {
-        sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).map_err(sys("reset signal mask"))?;
+        sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+            .map_err(sys("reset signal mask"))?;
     }
     Ok(target)
 }
@@ -62,7 +69,11 @@ pub fn prepare(process: &Process, preserve_fds: u32, ours: &[RawFd], sigmask_res
 /// `execve` the target; on failure say why on stderr and exit 127 or 126.
 pub fn exec(target: &Target) -> ! {
     let err = nix::unistd::execve(&target.c_path, &target.c_args, &target.c_env).unwrap_err();
-    let _ = writeln!(std::io::stderr(), "ferry: exec {}: {err}", target.path.display());
+    let _ = writeln!(
+        std::io::stderr(),
+        "ferry: exec {}: {err}",
+        target.path.display()
+    );
     syscall::exit_now(if err == nix::Error::ENOENT { 127 } else { 126 })
 }
 
@@ -146,4 +157,3 @@ fn pass_preserved_fds(n: u32, ours: &[RawFd]) -> Result<(), InitError> {
     }
     Ok(())
 }
-

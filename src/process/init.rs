@@ -29,6 +29,8 @@ pub enum InitError {
     Sys { what: String, source: nix::Error },
     #[error("{0}")]
     Exec(String),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
     #[error("config.json has no process")]
     NoProcess,
     #[error("cannot set hostname without a UTS namespace")]
@@ -57,10 +59,14 @@ fn setup_and_exec(plan: &InitPlan, sock: &OwnedFd) -> Result<(), InitError> {
     let process = spec.process().as_ref().ok_or(InitError::NoProcess)?;
     let ns = &plan.namespaces;
 
-    // Wait until the parent has mapped our ids.
-    if sync::recv_msg(sock).map_err(sys("wait for parent"))? != sync::GO {
+    // Wait until the parent has mapped our ids; it sends our host pid.
+    let go = sync::recv_msg(sock).map_err(sys("wait for parent"))?;
+    let Some(host_pid) = go
+        .strip_prefix(sync::GO)
+        .and_then(|p| std::str::from_utf8(p).ok()?.parse::<i32>().ok())
+    else {
         syscall::exit_now(1);
-    }
+    };
     if ns.new_user() {
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
             .map_err(sys("become root in the user namespace"))?;
@@ -92,7 +98,23 @@ fn setup_and_exec(plan: &InitPlan, sock: &OwnedFd) -> Result<(), InitError> {
         userns: ns.any_user() || crate::user::in_user_namespace(),
         no_pivot: plan.no_pivot,
     };
-    rootfs::setup(&rplan)?;
+    rootfs::prepare(&rplan)?;
+    let hooks = spec.hooks().as_ref();
+    if hooks.is_some_and(|h| h.prestart().is_some() || h.create_runtime().is_some()) {
+        sync::send_msg(sock, sync::HOOKS).map_err(sys("ask for runtime hooks"))?;
+        if sync::recv_msg(sock).map_err(sys("wait for runtime hooks"))? != sync::GO {
+            syscall::exit_now(1);
+        }
+    }
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let hook_state =
+        |status| crate::hooks::state_json(plan.id, status, host_pid, plan.bundle, &annotations);
+    crate::hooks::run(
+        "createContainer",
+        hooks.and_then(|h| h.create_container().as_ref()),
+        &hook_state("creating"),
+    )?;
+    rootfs::enter(&rplan)?;
     if process.terminal().unwrap_or(false) {
         let socket = plan
             .console_socket
@@ -105,16 +127,31 @@ fn setup_and_exec(plan: &InitPlan, sock: &OwnedFd) -> Result<(), InitError> {
         tty::setup_terminal(socket, size, true)?;
     }
     rootfs::finish(&rplan)?;
-    let ours: Vec<RawFd> = [Some(sock), Some(&fd_dir), plan.fifo.as_ref(), plan.console_socket.as_ref()]
-        .into_iter()
-        .flatten()
-        .map(|fd| fd.as_raw_fd())
-        .collect();
+    let ours: Vec<RawFd> = [
+        Some(sock),
+        Some(&fd_dir),
+        plan.fifo.as_ref(),
+        plan.console_socket.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|fd| fd.as_raw_fd())
+    .collect();
     let target = finalize::prepare(process, plan.preserve_fds, &ours, plan.sigmask_reset)?;
 
     sync::send_msg(sock, sync::READY).map_err(sys("report ready"))?;
     if let Some(fifo) = &plan.fifo {
         wait_for_start(&fd_dir, fifo)?;
+    }
+    if let Err(e) = crate::hooks::run(
+        "startContainer",
+        hooks.and_then(|h| h.start_container().as_ref()),
+        &hook_state("created"),
+    ) {
+        // Nobody waits on the sync socket any more: say it on stderr.
+        let _ =
+            std::io::Write::write_all(&mut std::io::stderr(), format!("ferry: {e}\n").as_bytes());
+        syscall::exit_now(1);
     }
     drop(fd_dir);
     finalize::exec(&target)

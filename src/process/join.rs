@@ -47,10 +47,14 @@ fn open_namespaces(init: Pid) -> Result<Vec<(CloneFlags, File)>, ProcessError> {
     let mut out = Vec::new();
     for (name, flag) in KINDS {
         let theirs = format!("/proc/{init}/ns/{name}");
-        let Ok(meta) = std::fs::metadata(&theirs) else { continue };
-        let same = std::fs::metadata(format!("/proc/self/ns/{name}")).is_ok_and(|m| m.ino() == meta.ino() && m.dev() == meta.dev());
+        let Ok(meta) = std::fs::metadata(&theirs) else {
+            continue;
+        };
+        let same = std::fs::metadata(format!("/proc/self/ns/{name}"))
+            .is_ok_and(|m| m.ino() == meta.ino() && m.dev() == meta.dev());
         if !same {
-            let file = File::open(&theirs).map_err(|e| ProcessError::Init(format!("open {theirs}: {e}")))?;
+            let file = File::open(&theirs)
+                .map_err(|e| ProcessError::Init(format!("open {theirs}: {e}")))?;
             out.push((*flag, file));
         }
     }
@@ -62,11 +66,20 @@ pub fn spawn(plan: &ExecPlan) -> Result<Pid, ProcessError> {
     let namespaces = open_namespaces(plan.init_pid)?;
     for (flag, file) in &namespaces {
         if matches!(*flag, CloneFlags::CLONE_NEWPID | NEWTIME) {
-            setns(file, *flag).map_err(|source| ProcessError::Sys { what: "join the container's pid namespace", source })?;
+            setns(file, *flag).map_err(|source| ProcessError::Sys {
+                what: "join the container's pid namespace",
+                source,
+            })?;
         }
     }
-    let (parent_sock, child_sock) = sync::pair().map_err(|source| ProcessError::Sys { what: "socketpair", source })?;
-    let pid = match syscall::clone3_fork(0).map_err(|source| ProcessError::Sys { what: "clone3", source })? {
+    let (parent_sock, child_sock) = sync::pair().map_err(|source| ProcessError::Sys {
+        what: "socketpair",
+        source,
+    })?;
+    let pid = match syscall::clone3_fork(0).map_err(|source| ProcessError::Sys {
+        what: "clone3",
+        source,
+    })? {
         Forked::Child => {
             drop(parent_sock);
             if let Err(e) = child(plan, &namespaces, &child_sock) {
@@ -86,7 +99,9 @@ pub fn spawn(plan: &ExecPlan) -> Result<Pid, ProcessError> {
         let msg = sync::recv_msg(&parent_sock).map_err(|_| ProcessError::InitDied)?;
         match msg.split_first() {
             None => Ok(()),
-            Some((&sync::ERROR, text)) => Err(ProcessError::Init(String::from_utf8_lossy(text).into_owned())),
+            Some((&sync::ERROR, text)) => Err(ProcessError::Init(
+                String::from_utf8_lossy(text).into_owned(),
+            )),
             Some(_) => Err(ProcessError::InitDied),
         }
     })();
@@ -98,7 +113,11 @@ pub fn spawn(plan: &ExecPlan) -> Result<Pid, ProcessError> {
     Ok(pid)
 }
 
-fn child(plan: &ExecPlan, namespaces: &[(CloneFlags, File)], sock: &OwnedFd) -> Result<(), InitError> {
+fn child(
+    plan: &ExecPlan,
+    namespaces: &[(CloneFlags, File)],
+    sock: &OwnedFd,
+) -> Result<(), InitError> {
     if sync::recv_msg(sock).map_err(sys("wait for parent"))? != sync::GO {
         syscall::exit_now(255);
     }
@@ -108,13 +127,22 @@ fn child(plan: &ExecPlan, namespaces: &[(CloneFlags, File)], sock: &OwnedFd) -> 
         }
         setns(file, *flag).map_err(sys(format!("join the container's {flag:?} namespace")))?;
         if *flag == CloneFlags::CLONE_NEWUSER {
-            setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).map_err(sys("become root in the user namespace"))?;
-            setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).map_err(sys("become root in the user namespace"))?;
+            setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+                .map_err(sys("become root in the user namespace"))?;
+            setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+                .map_err(sys("become root in the user namespace"))?;
         }
     }
     if plan.process.terminal().unwrap_or(false) {
-        let socket = plan.console_socket.as_ref().ok_or(TtyError::NoConsoleSocket)?;
-        let size = plan.process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
+        let socket = plan
+            .console_socket
+            .as_ref()
+            .ok_or(TtyError::NoConsoleSocket)?;
+        let size = plan
+            .process
+            .console_size()
+            .as_ref()
+            .map(|b| (b.height() as u16, b.width() as u16));
         tty::setup_terminal(socket, size, false)?;
     }
     let mut ours: Vec<RawFd> = vec![sock.as_raw_fd()];

@@ -41,12 +41,15 @@ pub enum ProcessError {
     /// The init reported a failure; the message is its own.
     #[error("{0}")]
     Init(String),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
     #[error("container init exited during set-up")]
     InitDied,
 }
 
 /// Everything the init needs, prepared by the parent before the clone.
 pub struct InitPlan<'a> {
+    pub id: &'a str,
     pub spec: &'a Spec,
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
@@ -110,8 +113,32 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
             std::fs::write(format!("/proc/{pid}/oom_score_adj"), score.to_string())
                 .map_err(|e| ProcessError::Init(format!("set oom_score_adj {score}: {e}")))?;
         }
-        sync::send_msg(&parent_sock, sync::GO).map_err(|_| ProcessError::InitDied)?;
-        let msg = sync::recv_msg(&parent_sock).map_err(|_| ProcessError::InitDied)?;
+        let go = [sync::GO, pid.to_string().as_bytes()].concat();
+        sync::send_msg(&parent_sock, &go).map_err(|_| ProcessError::InitDied)?;
+        let mut msg = sync::recv_msg(&parent_sock).map_err(|_| ProcessError::InitDied)?;
+        if msg == sync::HOOKS {
+            let hooks = spec.hooks().as_ref();
+            let annotations = spec.annotations().clone().unwrap_or_default();
+            let state = crate::hooks::state_json(
+                plan.id,
+                "creating",
+                pid.as_raw(),
+                plan.bundle,
+                &annotations,
+            );
+            crate::hooks::run(
+                "prestart",
+                hooks.and_then(|h| h.prestart().as_ref()),
+                &state,
+            )?;
+            crate::hooks::run(
+                "createRuntime",
+                hooks.and_then(|h| h.create_runtime().as_ref()),
+                &state,
+            )?;
+            sync::send_msg(&parent_sock, sync::GO).map_err(|_| ProcessError::InitDied)?;
+            msg = sync::recv_msg(&parent_sock).map_err(|_| ProcessError::InitDied)?;
+        }
         match msg.split_first() {
             Some((b'R', _)) => Ok(()),
             Some((&sync::ERROR, text)) => Err(ProcessError::Init(

@@ -7,6 +7,9 @@ use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, recv, send, 
 
 /// Parent to init: the user namespace is mapped, the cgroup joined: go on.
 pub const GO: &[u8] = b"G";
+/// Init to parent: mounts are made; run the prestart and createRuntime
+/// hooks, then send GO.
+pub const HOOKS: &[u8] = b"H";
 /// Init to parent: set up and waiting for `start`.
 pub const READY: &[u8] = b"R";
 /// Init to parent: set up failed; the rest of the message says why.

@@ -54,9 +54,9 @@ pub struct Plan<'a> {
     pub no_pivot: bool,
 }
 
-/// Build the rootfs and switch into it. Runs in the init, in its new mount
-/// namespace, before `pivot_root`; returns with `/` being the container's.
-pub fn setup(plan: &Plan) -> Result<(), RootfsError> {
+/// Build the rootfs: mounts and devices. Runs in the init, in its new mount
+/// namespace, before `pivot_root` ([`enter`]).
+pub fn prepare(plan: &Plan) -> Result<(), RootfsError> {
     let linux = plan.spec.linux().as_ref();
     let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
         None | Some("") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
@@ -87,8 +87,11 @@ pub fn setup(plan: &Plan) -> Result<(), RootfsError> {
         devices::create_default(&root, plan)?;
     }
     devices::create_listed(&root, plan)?;
-    drop(root);
+    Ok(())
+}
 
+/// Make the prepared rootfs `/`.
+pub fn enter(plan: &Plan) -> Result<(), RootfsError> {
     if plan.no_pivot {
         pivot::move_root(plan.rootfs)?;
     } else {

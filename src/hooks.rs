@@ -1,0 +1,129 @@
+//! OCI lifecycle hooks: each runs with the container's state JSON on stdin,
+//! its own `args` and `env`, and an optional timeout.
+
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::unistd::Pid;
+use oci_spec::runtime::Hook;
+
+use crate::syscall;
+
+/// Errors of a hook.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("{kind} hook {path}: {msg}")]
+    Failed {
+        kind: &'static str,
+        path: String,
+        msg: String,
+    },
+}
+
+/// Run `hooks` in order; the first failure stops the rest.
+pub fn run(
+    kind: &'static str,
+    hooks: Option<&Vec<Hook>>,
+    state: &serde_json::Value,
+) -> Result<(), HookError> {
+    let state = state.to_string();
+    for hook in hooks.into_iter().flatten() {
+        run_one(kind, hook, &state)?;
+    }
+    Ok(())
+}
+
+/// Run `hooks`, logging failures instead of returning them (poststart and
+/// poststop failures are not fatal per the runtime spec).
+pub fn run_logged(kind: &'static str, hooks: Option<&Vec<Hook>>, state: &serde_json::Value) {
+    if let Err(e) = run(kind, hooks, state) {
+        log::warn!("{e}");
+    }
+}
+
+fn run_one(kind: &'static str, hook: &Hook, state: &str) -> Result<(), HookError> {
+    let path = hook.path().display().to_string();
+    let fail = |msg: String| HookError::Failed {
+        kind,
+        path: path.clone(),
+        msg,
+    };
+    let mut cmd = Command::new(hook.path());
+    if let Some(args) = hook.args().as_deref() {
+        if let Some(arg0) = args.first() {
+            std::os::unix::process::CommandExt::arg0(&mut cmd, arg0);
+        }
+        cmd.args(args.iter().skip(1));
+    }
+    cmd.env_clear();
+    for kv in hook.env().iter().flatten() {
+        if let Some((k, v)) = kv.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(e.to_string()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that does not read its stdin is fine: ignore EPIPE.
+        let _ = stdin.write_all(state.as_bytes());
+    }
+    let timeout = hook.timeout().map(|t| Duration::from_secs(t.max(1) as u64));
+    let status = match timeout {
+        None => child.wait().map_err(|e| fail(e.to_string()))?,
+        Some(limit) => {
+            if !wait_with_timeout(child.id() as i32, limit) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(fail(format!("timed out after {}s", limit.as_secs())));
+            }
+            child.wait().map_err(|e| fail(e.to_string()))?
+        }
+    };
+    if !status.success() {
+        return Err(fail(format!("exited with {status}")));
+    }
+    Ok(())
+}
+
+/// Wait up to `limit` for `pid` to exit, without reaping it.
+fn wait_with_timeout(pid: i32, limit: Duration) -> bool {
+    let Ok(pidfd) = syscall::pidfd_open(Pid::from_raw(pid)) else {
+        return true;
+    };
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let ms = left.as_millis().min(u128::from(u16::MAX)) as u16;
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(n) if n > 0 => return true,
+            _ => continue,
+        }
+    }
+}
+
+/// The state document hooks receive.
+pub fn state_json(
+    id: &str,
+    status: &str,
+    pid: i32,
+    bundle: &std::path::Path,
+    annotations: &impl serde::Serialize,
+) -> serde_json::Value {
+    serde_json::json!({
+        "ociVersion": "1.2.1",
+        "id": id,
+        "status": status,
+        "pid": pid,
+        "bundle": bundle,
+        "annotations": annotations,
+    })
+}

@@ -16,9 +16,9 @@ fn create_must_fail(b: &Bundle, needle: Option<&str>) -> Out {
     o.assert_one_line_error(needle);
     b.assert_state_root_empty();
     assert!(
-        wait_until(SHORT, || procs_rooted_under(&b.base).is_empty()),
+        wait_until(SHORT, || procs_with_root(&b.rootfs()).is_empty()),
         "failed create left processes: {:?}",
-        procs_rooted_under(&b.base)
+        procs_with_root(&b.rootfs())
     );
     b.run_fail(&["state", &b.id])
         .assert_clean_error(Some("does not exist"));
@@ -112,7 +112,7 @@ fn missing_executable() {
     o.assert_clean_error(Some("/no/such/binary"));
     assert_ne!(o.code(), 0);
     b.assert_state_root_empty();
-    assert!(wait_until(SHORT, || procs_rooted_under(&b.base).is_empty()));
+    assert!(wait_until(SHORT, || procs_with_root(&b.rootfs()).is_empty()));
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn bad_container_ids() {
             "id {id:?} created something outside --root"
         );
         assert!(
-            wait_until(SHORT, || procs_rooted_under(&b.base).is_empty()),
+            wait_until(SHORT, || procs_with_root(&b.rootfs()).is_empty()),
             "id {id:?} left processes"
         );
     }

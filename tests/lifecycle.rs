@@ -15,6 +15,16 @@ fn exe_of(pid: i32) -> String {
         .unwrap_or_default()
 }
 
+/// Is `pid` executing `file` (compared by inode)?
+fn runs(pid: i32, file: &Path) -> bool {
+    same_file(Path::new(&format!("/proc/{pid}/exe")), file)
+}
+
+/// Is `pid`'s root directory `dir` (compared by inode)?
+fn rooted_at(pid: i32, dir: &Path) -> bool {
+    same_file(Path::new(&format!("/proc/{pid}/root")), dir)
+}
+
 #[test]
 fn create_start_kill_delete_transitions() {
     require_root!();
@@ -39,16 +49,15 @@ fn create_start_kill_delete_transitions() {
     let pid = st["pid"].as_i64().unwrap_or(0) as i32;
     assert!(pid > 0, "created container must report its init pid: {st}");
     assert!(pid_alive(pid), "init pid {pid} is not alive after create");
-    assert_eq!(
-        fs::read_link(format!("/proc/{pid}/root")).unwrap(),
-        b.rootfs(),
+    assert!(
+        rooted_at(pid, &b.rootfs()),
         "after create the init should already be inside the container rootfs"
     );
     let busybox = b.rootfs().join("bin/busybox");
-    assert_ne!(
-        exe_of(pid),
-        busybox.to_string_lossy(),
-        "created container must not have exec'd the user process yet"
+    assert!(
+        !runs(pid, &busybox),
+        "created container must not have exec'd the user process yet (exe {})",
+        exe_of(pid)
     );
 
     // start: running, same pid, now executing the user program
@@ -61,7 +70,7 @@ fn create_start_kill_delete_transitions() {
         "pid changed across start: {st}"
     );
     assert!(
-        wait_until(SHORT, || exe_of(pid) == busybox.to_string_lossy()),
+        wait_until(SHORT, || runs(pid, &busybox)),
         "after start pid {pid} should exec the container's sleep, exe is {:?}",
         exe_of(pid)
     );
@@ -431,7 +440,10 @@ fn run_sigterm_without_pid_namespace_exits_143() {
     let run = b.spawn(&["run", "--bundle", b.dir_str(), &b.id]);
     b.wait_status("running", Duration::from_secs(10));
     let pid = b.pid();
-    assert!(wait_until(SHORT, || exe_of(pid).ends_with("/bin/busybox")));
+    assert!(wait_until(SHORT, || runs(
+        pid,
+        &b.rootfs().join("bin/busybox")
+    )));
     b.run_ok(&["kill", &b.id, "TERM"]);
     let o = run.wait(Duration::from_secs(10));
     assert_eq!(o.code(), 143, "{}", o.describe());

@@ -6,6 +6,7 @@ use common::*;
 use std::fs;
 
 /// One parsed /proc/self/mountinfo line.
+#[allow(dead_code)]
 #[derive(Debug, Clone)]
 struct MountInfo {
     mount_point: String,

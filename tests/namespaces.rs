@@ -60,7 +60,7 @@ fn default_spec_namespaces_are_all_new() {
 fn pid_one_inside_pid_namespace() {
     require_root!();
     let mut b = Bundle::new("pidone");
-    assert_eq!(b.output("echo $$; cat /proc/1/comm"), "1\nsh\n");
+    assert_eq!(b.output("echo $$; cat /proc/1/comm; true"), "1\nsh\n");
 }
 
 #[test]

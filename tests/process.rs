@@ -369,6 +369,14 @@ fn sysctl_for_shared_namespace_is_rejected() {
     // runc refuses net.* sysctls when the container shares the host netns.
     require_root!();
     let host_fwd = fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    // if ferry wrongly applies it to the host, put the host value back
+    struct Restore(String);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = fs::write("/proc/sys/net/ipv4/ip_forward", &self.0);
+        }
+    }
+    let _restore = Restore(host_fwd.clone());
     let mut b = Bundle::new("sysctlhost");
     b.remove_ns("network");
     let flip = if host_fwd.trim() == "1" { "0" } else { "1" };

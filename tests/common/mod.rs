@@ -96,7 +96,7 @@ pub fn rootfs_template() -> &'static Path {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/mkrootfs.sh");
         let mut ok = false;
         if script.exists() {
-            let st = Command::new("sh")
+            let st = Command::new("bash")
                 .arg(&script)
                 .arg(&dir)
                 .stdout(Stdio::null())
@@ -338,28 +338,25 @@ pub fn pid_alive(pid: i32) -> bool {
     }
 }
 
-/// Live processes whose root directory is `root` (as seen from the host).
-pub fn procs_with_root(root: &Path) -> Vec<i32> {
-    let mut v = Vec::new();
-    let Ok(rd) = fs::read_dir("/proc") else {
-        return v;
-    };
-    for e in rd.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if let Ok(r) = fs::read_link(format!("/proc/{pid}/root")) {
-            if r == root && pid_alive(pid) {
-                v.push(pid);
-            }
-        }
-    }
-    v
+/// (st_dev, st_ino) of a path (following symlinks, including /proc magic links).
+pub fn dev_ino(p: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
 }
 
-/// Live processes whose root directory is anywhere below `dir`.
-pub fn procs_rooted_under(dir: &Path) -> Vec<i32> {
+/// True if both paths resolve to the same inode (e.g. `/proc/PID/exe` and a
+/// binary in the rootfs). Paths printed by readlink on /proc links are not
+/// usable for this: for a process in another mount namespace the kernel
+/// prints them relative to that namespace.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    matches!((dev_ino(a), dev_ino(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// Live processes whose root directory is the directory `root` (compared by
+/// device and inode, so it works across mount namespaces).
+pub fn procs_with_root(root: &Path) -> Vec<i32> {
     let mut v = Vec::new();
+    let Some(want) = dev_ino(root) else { return v };
     let Ok(rd) = fs::read_dir("/proc") else {
         return v;
     };
@@ -367,12 +364,11 @@ pub fn procs_rooted_under(dir: &Path) -> Vec<i32> {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        if let Ok(r) = fs::read_link(format!("/proc/{pid}/root")) {
-            if r.starts_with(dir) && pid_alive(pid) {
-                v.push(pid);
-            }
+        if dev_ino(Path::new(&format!("/proc/{pid}/root"))) == Some(want) && pid_alive(pid) {
+            v.push(pid);
         }
     }
+    v.sort();
     v
 }
 
@@ -1007,7 +1003,7 @@ impl Drop for Bundle {
             }
         }
         // safety net: kill leaked container processes of this test
-        for pid in procs_rooted_under(&self.base) {
+        for pid in procs_with_root(&self.rootfs()) {
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
             }

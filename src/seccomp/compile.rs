@@ -1,0 +1,353 @@
+//! Translating `linux.seccomp` into one classic BPF program.
+//!
+//! seccompiler builds a [`SeccompFilter`] with a single match action and a
+//! single mismatch action, while a profile mixes actions (allow most calls,
+//! fail some with EPERM, notify on others). ferry therefore compiles one
+//! seccompiler filter per *(layer, action)* and splices the fragments into
+//! one program:
+//!
+//! * For each syscall, its rules keep their profile order, except that rules
+//!   with argument conditions go before an unconditional one (the specific
+//!   case wins; anything after the first unconditional rule is dead). The
+//!   first rule whose conditions all hold decides. Runs of rules with the
+//!   same action form a *segment*.
+//! * Layer *n* holds every syscall's *n*-th segment, one fragment per action.
+//!   A syscall appears at most once per layer, so fragments of a layer never
+//!   compete, and layers run in order. Podman's default profile needs two
+//!   layers and three fragments.
+//! * Each fragment's mismatch action is a placeholder `CONTINUE` return; it
+//!   is rewritten into a jump to the end of the fragment, i.e. into the
+//!   next fragment, whose first instruction reloads the syscall number.
+//!   seccompiler's own architecture check at the head of each fragment is
+//!   dropped: ferry's prologue does it once.
+//! * seccompiler has no user-notify action: `SCMP_ACT_NOTIFY` is emitted as
+//!   a second placeholder and those returns are rewritten to
+//!   `SECCOMP_RET_USER_NOTIF`. Both placeholders are `SECCOMP_RET_TRACE`
+//!   values that no action of the profile uses, and only `BPF_RET`
+//!   instructions are rewritten, never comparison constants.
+//!
+//! As runc does: rules whose action equals the default action are dropped,
+//! unknown syscall names are skipped (with a debug log), and when a rule has
+//! several conditions on the same argument each condition becomes a rule of
+//! its own (they are ORed); otherwise conditions are ANDed. Arguments are
+//! compared as 64-bit values. `SCMP_CMP_MASKED_EQ` is `(arg & value) ==
+//! valueTwo`; a `valueTwo` with bits outside the mask never matches.
+//!
+//! Architectures: the native ABI (x86_64) is always filtered. ferry has no
+//! syscall table for i386 or x32, so it cannot translate rules for them:
+//! a call made through one of those ABIs gets the default action when that
+//! denies, and ENOSYS when the default would allow (fail closed), if the
+//! profile lists the ABI (`SCMP_ARCH_X86`, `SCMP_ARCH_X32`); if it does not,
+//! the process is killed, like libseccomp's bad-architecture action.
+
+use std::collections::{BTreeMap, HashSet};
+
+use oci_spec::runtime::{Arch, LinuxSeccomp, LinuxSeccompArg, LinuxSeccompOperator};
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
+
+use super::action::{Action, flag_bits};
+use super::{SeccompError, syscalls};
+
+/// The kernel's limit on a classic BPF program (`BPF_MAXINSNS`).
+pub const MAX_INSNS: usize = 4096;
+/// x32 syscall numbers have this bit set (`__X32_SYSCALL_BIT`).
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+/// `AUDIT_ARCH_X86_64`.
+const AUDIT_ARCH_NATIVE: u32 = 0xc000_003e;
+/// Length of the architecture check seccompiler puts at a fragment's head.
+const BACKEND_ARCH_CHECK: usize = 3;
+/// `offsetof(struct seccomp_data, nr)` and `arch`.
+const DATA_NR: u32 = 0;
+const DATA_ARCH: u32 = 4;
+
+// Classic BPF opcodes (linux/bpf_common.h).
+/// `BPF_LD | BPF_W | BPF_ABS`
+const LD_W_ABS: u16 = 0x20;
+/// `BPF_JMP | BPF_JA`
+const JMP_JA: u16 = 0x05;
+/// `BPF_JMP | BPF_JEQ | BPF_K`
+const JMP_JEQ_K: u16 = 0x15;
+/// `BPF_JMP | BPF_JGE | BPF_K`
+const JMP_JGE_K: u16 = 0x35;
+/// `BPF_RET | BPF_K`
+const RET_K: u16 = 0x06;
+
+/// The outcome of [`compile`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compiled {
+    pub program: BpfProgram,
+    /// `SECCOMP_FILTER_FLAG_*` asked by the profile (the listener flag is
+    /// added at load time when `notify` is set).
+    pub flags: libc::c_ulong,
+    /// Some rule uses `SCMP_ACT_NOTIFY`.
+    pub notify: bool,
+}
+
+/// One rule of one syscall; no conditions means unconditional.
+#[derive(Debug, Clone)]
+struct Rule {
+    action: Action,
+    conds: Vec<SeccompCondition>,
+}
+
+/// Translate a profile into a BPF program for the native architecture.
+pub fn compile(spec: &LinuxSeccomp) -> Result<Compiled, SeccompError> {
+    if !cfg!(target_arch = "x86_64") {
+        return Err(SeccompError::UnsupportedArch(std::env::consts::ARCH));
+    }
+    let default = Action::from_spec(spec.default_action(), spec.default_errno_ret())?;
+    if default == Action::Notify {
+        return Err(SeccompError::NotifyDefault);
+    }
+    let mut calls: BTreeMap<u32, Vec<Rule>> = BTreeMap::new();
+    for entry in spec.syscalls().iter().flatten() {
+        let action = Action::from_spec(entry.action(), entry.errno_ret())?;
+        let rules = condition_sets(entry.args().as_deref().unwrap_or_default())?;
+        if action == default {
+            continue;
+        }
+        for name in entry.names() {
+            let Some(nr) = syscalls::number(name) else {
+                log::debug!("seccomp: unknown syscall {name:?} skipped");
+                continue;
+            };
+            let list = calls.entry(nr).or_default();
+            list.extend(rules.iter().map(|conds| Rule {
+                action,
+                conds: conds.clone(),
+            }));
+        }
+    }
+    let notify = calls.values().flatten().any(|r| r.action == Action::Notify);
+    if notify && spec.listener_path().is_none() {
+        return Err(SeccompError::NotifyWithoutListener);
+    }
+    let mut flags = spec
+        .flags()
+        .iter()
+        .flatten()
+        .fold(0, |acc, f| acc | flag_bits(*f));
+    if !notify && flags & libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV != 0 {
+        // The kernel only takes it together with a listener.
+        log::debug!(
+            "seccomp: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV ignored without a notify rule"
+        );
+        flags &= !libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+    }
+    let archs = spec.architectures().as_deref().unwrap_or_default();
+    let program = assemble(default, calls, archs)?;
+    Ok(Compiled {
+        program,
+        flags,
+        notify,
+    })
+}
+
+/// The rules one `syscalls` entry makes: each a list of ANDed conditions
+/// (empty: unconditional). Several conditions on one argument are split
+/// into one rule each, as runc does.
+fn condition_sets(args: &[LinuxSeccompArg]) -> Result<Vec<Vec<SeccompCondition>>, SeccompError> {
+    let conds = args.iter().map(condition).collect::<Result<Vec<_>, _>>()?;
+    let mut seen = [false; 6];
+    let repeated = args
+        .iter()
+        .any(|a| std::mem::replace(&mut seen[a.index()], true));
+    Ok(if repeated {
+        conds.into_iter().flatten().map(|c| vec![c]).collect()
+    } else if conds.iter().all(Option::is_some) {
+        vec![conds.into_iter().flatten().collect()]
+    } else {
+        // A condition that can never hold: the rule never matches.
+        vec![]
+    })
+}
+
+/// One argument comparison; `None` when it can never hold.
+fn condition(arg: &LinuxSeccompArg) -> Result<Option<SeccompCondition>, SeccompError> {
+    use LinuxSeccompOperator::*;
+    let index = u8::try_from(arg.index())
+        .ok()
+        .filter(|i| *i <= 5)
+        .ok_or(SeccompError::ArgIndex(arg.index()))?;
+    let (op, value) = match arg.op() {
+        ScmpCmpNe => (SeccompCmpOp::Ne, arg.value()),
+        ScmpCmpLt => (SeccompCmpOp::Lt, arg.value()),
+        ScmpCmpLe => (SeccompCmpOp::Le, arg.value()),
+        ScmpCmpEq => (SeccompCmpOp::Eq, arg.value()),
+        ScmpCmpGe => (SeccompCmpOp::Ge, arg.value()),
+        ScmpCmpGt => (SeccompCmpOp::Gt, arg.value()),
+        ScmpCmpMaskedEq => {
+            let (mask, want) = (arg.value(), arg.value_two().unwrap_or(0));
+            if want & !mask != 0 {
+                return Ok(None);
+            }
+            (SeccompCmpOp::MaskedEq(mask), want)
+        }
+    };
+    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value)
+        .map(Some)
+        .map_err(backend)
+}
+
+/// A run of rules of one syscall with the same action; no rules means
+/// unconditional.
+struct Segment {
+    action: Action,
+    rules: Vec<SeccompRule>,
+}
+
+/// Order a syscall's rules (conditional first, nothing after the first
+/// unconditional one) and cut them into segments.
+fn segments(mut rules: Vec<Rule>) -> Result<Vec<Segment>, SeccompError> {
+    rules.sort_by_key(|r| r.conds.is_empty());
+    if let Some(i) = rules.iter().position(|r| r.conds.is_empty()) {
+        rules.truncate(i + 1);
+    }
+    let mut out: Vec<Segment> = Vec::new();
+    for rule in rules {
+        if out.last().is_none_or(|s| s.action != rule.action) {
+            out.push(Segment {
+                action: rule.action,
+                rules: Vec::new(),
+            });
+        }
+        let seg = out.last_mut().expect("pushed above");
+        if rule.conds.is_empty() {
+            seg.rules.clear();
+        } else {
+            seg.rules
+                .push(SeccompRule::new(rule.conds).map_err(backend)?);
+        }
+    }
+    Ok(out)
+}
+
+/// One fragment's syscalls and their rules.
+type Group = BTreeMap<i64, Vec<SeccompRule>>;
+
+/// Build the whole program: prologue, fragments, default return.
+fn assemble(
+    default: Action,
+    calls: BTreeMap<u32, Vec<Rule>>,
+    archs: &[Arch],
+) -> Result<BpfProgram, SeccompError> {
+    let mut used: HashSet<u32> = HashSet::from([default.ret()]);
+    let mut layers: Vec<Vec<(Action, Group)>> = Vec::new();
+    for (nr, rules) in calls {
+        for (depth, seg) in segments(rules)?.into_iter().enumerate() {
+            used.insert(seg.action.ret());
+            if layers.len() <= depth {
+                layers.push(Vec::new());
+            }
+            let layer = &mut layers[depth];
+            let i = match layer.iter().position(|(a, _)| *a == seg.action) {
+                Some(i) => i,
+                None => {
+                    layer.push((seg.action, Group::new()));
+                    layer.len() - 1
+                }
+            };
+            layer[i].1.insert(i64::from(nr), seg.rules);
+        }
+    }
+    let mut free = (0..=u16::MAX)
+        .rev()
+        .filter(|d| !used.contains(&Action::Trace(*d).ret()));
+    let (cont, notify) = match (free.next(), free.next()) {
+        (Some(c), Some(n)) => (c, n),
+        _ => return Err(SeccompError::Backend("no free placeholder action".into())),
+    };
+
+    let mut prog = prologue(default, archs);
+    for (action, group) in layers.into_iter().flatten() {
+        let matched = match action {
+            Action::Notify => SeccompAction::Trace(u32::from(notify)),
+            other => backend_action(other),
+        };
+        let filter = SeccompFilter::new(
+            group,
+            SeccompAction::Trace(u32::from(cont)),
+            matched,
+            TargetArch::x86_64,
+        )
+        .map_err(backend)?;
+        let bpf: BpfProgram = filter.try_into().map_err(backend)?;
+        debug_assert_eq!(
+            bpf.first().map(|i| (i.code, i.k)),
+            Some((LD_W_ABS, DATA_ARCH))
+        );
+        let body = bpf.get(BACKEND_ARCH_CHECK..).unwrap_or_default();
+        let end = prog.len() + body.len();
+        for ins in body {
+            let here = prog.len();
+            let mut ins = ins.clone();
+            if ins.code == RET_K && ins.k == Action::Trace(cont).ret() {
+                ins = stmt(JMP_JA, (end - here - 1) as u32);
+            } else if ins.code == RET_K && ins.k == Action::Trace(notify).ret() {
+                ins.k = libc::SECCOMP_RET_USER_NOTIF;
+            }
+            prog.push(ins);
+        }
+    }
+    prog.push(stmt(RET_K, default.ret()));
+    if prog.len() > MAX_INSNS {
+        return Err(SeccompError::TooLarge(prog.len()));
+    }
+    Ok(prog)
+}
+
+/// Check the ABI: native calls go on with the syscall number loaded;
+/// i386 and x32 calls get their fixed action (see the module docs).
+fn prologue(default: Action, archs: &[Arch]) -> BpfProgram {
+    let fallback = if default.permits() {
+        Action::Errno(libc::ENOSYS as u16)
+    } else {
+        default
+    };
+    let abi = |arch| {
+        if archs.contains(&arch) {
+            fallback
+        } else {
+            Action::KillProcess
+        }
+    };
+    vec![
+        stmt(LD_W_ABS, DATA_ARCH),
+        jump(JMP_JEQ_K, AUDIT_ARCH_NATIVE, 1, 0),
+        stmt(RET_K, abi(Arch::ScmpArchX86).ret()),
+        stmt(LD_W_ABS, DATA_NR),
+        jump(JMP_JGE_K, X32_SYSCALL_BIT, 0, 1),
+        stmt(RET_K, abi(Arch::ScmpArchX32).ret()),
+    ]
+}
+
+fn backend_action(a: Action) -> SeccompAction {
+    match a {
+        Action::Allow => SeccompAction::Allow,
+        Action::Errno(e) => SeccompAction::Errno(u32::from(e)),
+        Action::KillThread => SeccompAction::KillThread,
+        Action::KillProcess => SeccompAction::KillProcess,
+        Action::Trap => SeccompAction::Trap,
+        Action::Trace(d) => SeccompAction::Trace(u32::from(d)),
+        Action::Log => SeccompAction::Log,
+        Action::Notify => unreachable!("notify is emitted as a placeholder"),
+    }
+}
+
+fn backend(e: seccompiler::BackendError) -> SeccompError {
+    match e {
+        seccompiler::BackendError::FilterTooLarge(n) => SeccompError::TooLarge(n),
+        other => SeccompError::Backend(other.to_string()),
+    }
+}
+
+fn stmt(code: u16, k: u32) -> seccompiler::sock_filter {
+    jump(code, k, 0, 0)
+}
+
+fn jump(code: u16, k: u32, jt: u8, jf: u8) -> seccompiler::sock_filter {
+    seccompiler::sock_filter { code, jt, jf, k }
+}

@@ -7,6 +7,7 @@
 //! filesystem view before `pivot_root`.
 
 pub mod capabilities;
+pub mod cgroups;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -102,3 +102,171 @@ pub fn setup_terminal(
     nix::unistd::dup2_stderr(&slave).map_err(sys("dup pty to stderr"))?;
     Ok(())
 }
+
+/// A connected socket pair standing in for `--console-socket` when ferry
+/// bridges the terminal itself: (our end, the init's end).
+pub fn console_pair() -> Result<(OwnedFd, OwnedFd), TtyError> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(sys("console socketpair"))
+}
+
+/// Receive the pty master sent by [`setup_terminal`].
+pub fn recv_master(sock: &OwnedFd) -> Result<OwnedFd, TtyError> {
+    use nix::sys::socket::{ControlMessageOwned, recvmsg};
+    let mut buf = [0u8; 64];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(sys("receive pty master"))?;
+    for cmsg in msg.cmsgs().map_err(sys("receive pty master"))? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg
+            && let Some(&fd) = fds.first()
+        {
+            // SAFETY: SCM_RIGHTS just installed this fd in our table; we own it.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+    }
+    Err(TtyError::Sys {
+        what: "receive pty master",
+        source: Errno::EBADMSG,
+    })
+}
+
+/// Copy between the user's terminal and the pty `master` until `pid`
+/// exits: stdin in raw mode (restored on return), window size on SIGWINCH,
+/// other signals forwarded. Returns the exit code (128+N if killed).
+pub fn bridge(
+    master: &OwnedFd,
+    set: &nix::sys::signal::SigSet,
+    pid: nix::unistd::Pid,
+) -> Result<i32, TtyError> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::sys::signal::Signal;
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    use nix::sys::termios;
+    use std::os::fd::AsFd;
+
+    let stdin = std::io::stdin();
+    let saved = termios::tcgetattr(stdin.as_fd()).ok();
+    if let Some(t) = &saved {
+        let mut raw = t.clone();
+        termios::cfmakeraw(&mut raw);
+        let _ = termios::tcsetattr(stdin.as_fd(), termios::SetArg::TCSANOW, &raw);
+        copy_winsize(master);
+    }
+    let sfd = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC).map_err(sys("signalfd"))?;
+    let mut stdin_open = true;
+    let mut buf = [0u8; 8192];
+    let code = 'outer: loop {
+        let mut fds = vec![
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(master.as_fd(), PollFlags::POLLIN),
+        ];
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => {
+                break Err(TtyError::Sys {
+                    what: "poll",
+                    source: e,
+                });
+            }
+            Ok(_) => {}
+        }
+        let ready = |i: usize, fds: &[PollFd]| {
+            fds.get(i)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| !r.is_empty())
+        };
+        let (sig_ready, master_ready, stdin_ready) =
+            (ready(0, &fds), ready(1, &fds), ready(2, &fds));
+        drop(fds);
+        if master_ready {
+            match nix::unistd::read(master, &mut buf) {
+                Ok(n) if n > 0 => write_all(libc::STDOUT_FILENO, &buf[..n]),
+                // EIO: every slave fd is closed; the exit follows as SIGCHLD.
+                _ => {}
+            }
+        }
+        if stdin_ready {
+            match nix::unistd::read(&stdin, &mut buf) {
+                Ok(n) if n > 0 => write_all(master.as_raw_fd(), &buf[..n]),
+                _ => stdin_open = false,
+            }
+        }
+        if sig_ready && let Ok(Some(info)) = sfd.read_signal() {
+            match Signal::try_from(info.ssi_signo as i32) {
+                Ok(Signal::SIGCHLD) => {
+                    if let Some(code) = crate::commands::reap(pid) {
+                        // Drain what the container printed last.
+                        while let Ok(n) = nix::unistd::read(master, &mut buf) {
+                            if n == 0 || !poll_now(master) {
+                                break;
+                            }
+                            write_all(libc::STDOUT_FILENO, &buf[..n]);
+                        }
+                        break 'outer Ok(code);
+                    }
+                }
+                Ok(Signal::SIGWINCH) => copy_winsize(master),
+                Ok(sig) => {
+                    let _ = nix::sys::signal::kill(pid, sig);
+                }
+                Err(_) => {}
+            }
+        }
+    };
+    if let Some(t) = &saved {
+        let _ = termios::tcsetattr(stdin.as_fd(), termios::SetArg::TCSANOW, t);
+    }
+    code
+}
+
+fn poll_now(fd: &OwnedFd) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+}
+
+fn write_all(fd: std::os::fd::RawFd, mut data: &[u8]) {
+    // SAFETY: `fd` is open for the duration of the call (stdout or our pty).
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(Errno::EINTR) => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+nix::ioctl_read_bad!(get_winsize, libc::TIOCGWINSZ, libc::winsize);
+
+/// Give the pty the size of the user's terminal.
+fn copy_winsize(master: &OwnedFd) {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize through the valid pointer.
+    if unsafe { get_winsize(libc::STDIN_FILENO, &mut ws) }.is_ok() {
+        // SAFETY: TIOCSWINSZ reads one winsize through the valid pointer.
+        let _ = unsafe { set_winsize(master.as_raw_fd(), &ws) };
+    }
+}

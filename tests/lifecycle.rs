@@ -145,10 +145,7 @@ fn pid_file_contains_host_pid_without_newline() {
         .unwrap_or_else(|_| panic!("pid file is not a decimal pid: {text:?}"));
     assert_eq!(pid, b.pid(), "pid file and state disagree");
     assert!(pid_alive(pid));
-    assert_eq!(
-        fs::read_link(format!("/proc/{pid}/root")).unwrap(),
-        b.rootfs()
-    );
+    assert!(rooted_at(pid, &b.rootfs()));
 }
 
 #[test]

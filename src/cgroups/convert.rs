@@ -55,7 +55,11 @@ pub fn swap_to_v2(swap: i64, limit: i64) -> Result<i64, CgroupError> {
 /// A byte count: -1 (unlimited) or >= 0.
 pub fn check_bytes(field: &'static str, v: i64) -> Result<i64, CgroupError> {
     if v < -1 {
-        return Err(CgroupError::invalid(field, v, "must be -1 (unlimited) or at least 0"));
+        return Err(CgroupError::invalid(
+            field,
+            v,
+            "must be -1 (unlimited) or at least 0",
+        ));
     }
     Ok(v)
 }
@@ -79,7 +83,13 @@ pub fn cpu_max(quota: Option<i64>, period: Option<u64>) -> Option<String> {
 /// runc's `update` sizes: a number with an optional binary unit
 /// (`512`, `64k`, `1.5g`, `2MiB`); `-1` is unlimited.
 pub fn parse_size(s: &str) -> Result<i64, CgroupError> {
-    let bad = || CgroupError::invalid("size", s, "expected a number with an optional unit (k, m, g, t)");
+    let bad = || {
+        CgroupError::invalid(
+            "size",
+            s,
+            "expected a number with an optional unit (k, m, g, t)",
+        )
+    };
     let t = s.trim();
     if t == "-1" {
         return Ok(-1);
@@ -153,7 +163,10 @@ mod tests {
     fn cpu_max_defaults_the_period() {
         assert_eq!(cpu_max(None, None), None);
         assert_eq!(cpu_max(Some(50_000), None).unwrap(), "50000");
-        assert_eq!(cpu_max(Some(50_000), Some(100_000)).unwrap(), "50000 100000");
+        assert_eq!(
+            cpu_max(Some(50_000), Some(100_000)).unwrap(),
+            "50000 100000"
+        );
         assert_eq!(cpu_max(Some(-1), Some(20_000)).unwrap(), "max 20000");
         assert_eq!(cpu_max(None, Some(20_000)).unwrap(), "max 20000");
     }

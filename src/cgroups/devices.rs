@@ -25,7 +25,13 @@ impl Rule {
             return "a".into();
         }
         let n = |v: Option<u32>| v.map_or("*".to_string(), |v| v.to_string());
-        format!("{} {}:{} {}", self.kind, n(self.major), n(self.minor), self.access)
+        format!(
+            "{} {}:{} {}",
+            self.kind,
+            n(self.major),
+            n(self.minor),
+            self.access
+        )
     }
 }
 

@@ -39,8 +39,9 @@ pub fn read(dir: &Path, file: &str) -> Result<String, CgroupError> {
 
 /// A number file; "max" reads as `u64::MAX`.
 pub fn read_u64(dir: &Path, file: &str) -> Result<u64, CgroupError> {
-    parse_u64(read(dir, file)?.trim())
-        .ok_or_else(|| CgroupError::invalid("cgroup file", dir.join(file).display(), "not a number"))
+    parse_u64(read(dir, file)?.trim()).ok_or_else(|| {
+        CgroupError::invalid("cgroup file", dir.join(file).display(), "not a number")
+    })
 }
 
 pub fn parse_u64(s: &str) -> Option<u64> {

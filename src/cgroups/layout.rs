@@ -1,6 +1,6 @@
 //! Which cgroup hierarchies the host mounts, and where we sit in them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The v1 controllers the kernel knows (plus `name=X` named hierarchies).
 const V1_CONTROLLERS: &[&str] = &[
@@ -185,7 +185,10 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -196,14 +199,10 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Whether `path` is on a cgroup2 filesystem.
-pub fn is_cgroup2(path: &Path) -> bool {
-    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     const HYBRID: &str = "\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
@@ -217,7 +216,11 @@ mod tests {
     #[test]
     fn hybrid_is_v1_with_unified() {
         let l = build(HYBRID, HYBRID_CG).unwrap();
-        let Layout::V1 { hierarchies, hybrid } = &l else {
+        let Layout::V1 {
+            hierarchies,
+            hybrid,
+        } = &l
+        else {
             panic!("{l:?}")
         };
         assert!(*hybrid);
@@ -245,8 +248,14 @@ mod tests {
         let h = l.v1("cpuacct").unwrap();
         assert_eq!(h.controllers, ["cpu", "cpuacct"]);
         assert_eq!(h.mount_point, Path::new("/sys/fs/cgroup/cpu,cpuacct"));
-        assert_eq!(h.dir_of("/docker/abc/x"), Path::new("/sys/fs/cgroup/cpu,cpuacct/x"));
-        assert_eq!(h.dir_of("/other"), Path::new("/sys/fs/cgroup/cpu,cpuacct/other"));
+        assert_eq!(
+            h.dir_of("/docker/abc/x"),
+            Path::new("/sys/fs/cgroup/cpu,cpuacct/x")
+        );
+        assert_eq!(
+            h.dir_of("/other"),
+            Path::new("/sys/fs/cgroup/cpu,cpuacct/other")
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ use std::path::PathBuf;
 
 pub use convert::{blkio_weight_to_io_weight, parse_size, shares_to_weight, swap_to_v2};
 pub use layout::{Layout, detect};
-pub use manager::{Manager, Options};
+pub use manager::{Manager, Options, has_limits, update};
 pub use record::CgroupState;
 
 /// Errors managing a container's cgroup.
@@ -76,7 +76,11 @@ pub enum CgroupError {
 }
 
 impl CgroupError {
-    pub(crate) fn invalid(field: &'static str, value: impl ToString, reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid(
+        field: &'static str,
+        value: impl ToString,
+        reason: impl Into<String>,
+    ) -> Self {
         CgroupError::InvalidValue {
             field,
             value: value.to_string(),

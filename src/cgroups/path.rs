@@ -55,7 +55,11 @@ pub fn resolve(
 /// tree: `/a.slice/a-b.slice/prefix-name.scope`.
 fn systemd_path(cgroups_path: &str, id: &str, rootless: bool) -> Result<CgPath, CgroupError> {
     let (slice, prefix, name) = if cgroups_path.is_empty() {
-        let slice = if rootless { "user.slice" } else { "system.slice" };
+        let slice = if rootless {
+            "user.slice"
+        } else {
+            "system.slice"
+        };
         (slice, "ferry", id)
     } else {
         let parts: Vec<&str> = cgroups_path.split(':').collect();

@@ -107,7 +107,8 @@ impl CgroupState {
 
     pub fn can_freeze(&self) -> bool {
         if self.v2 {
-            self.dir("").is_some_and(|d| d.join("cgroup.freeze").exists())
+            self.dir("")
+                .is_some_and(|d| d.join("cgroup.freeze").exists())
         } else {
             self.dir("freezer").is_some()
         }
@@ -116,7 +117,9 @@ impl CgroupState {
     /// Whether the cgroup is frozen (the container is paused).
     pub fn is_frozen(&self) -> bool {
         if self.v2 {
-            let Some(dir) = self.dir("") else { return false };
+            let Some(dir) = self.dir("") else {
+                return false;
+            };
             return fs::read(dir, "cgroup.freeze").is_ok_and(|s| s.trim() == "1");
         }
         let Some(dir) = self.dir("freezer") else {

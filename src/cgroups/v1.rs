@@ -35,7 +35,11 @@ pub fn apply(
         let dir = need("devices")?;
         write(dir, "devices.deny", "a")?;
         for rule in rules {
-            let file = if rule.allow { "devices.allow" } else { "devices.deny" };
+            let file = if rule.allow {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            };
             write(dir, file, rule.v1_line())?;
         }
     }
@@ -48,7 +52,11 @@ pub fn apply(
     if let Some(p) = r.pids() {
         let v = p.limit();
         if v < -1 {
-            return Err(CgroupError::invalid("pids.limit", v, "must be -1 (unlimited) or more"));
+            return Err(CgroupError::invalid(
+                "pids.limit",
+                v,
+                "must be -1 (unlimited) or more",
+            ));
         }
         let v = if v > 0 { v.to_string() } else { "max".into() };
         write(need("pids")?, "pids.max", v)?;
@@ -60,7 +68,11 @@ pub fn apply(
         let dir = need("hugetlb")?;
         let size = v2::check_page_size(h.page_size())?;
         let limit = check_bytes("hugepage limit", h.limit())?;
-        write(dir, &format!("hugetlb.{size}.limit_in_bytes"), limit.to_string())?;
+        write(
+            dir,
+            &format!("hugetlb.{size}.limit_in_bytes"),
+            limit.to_string(),
+        )?;
     }
     if let Some(n) = r.network() {
         if let Some(id) = n.class_id() {
@@ -95,7 +107,8 @@ fn memory(dir: &Path, m: &LinuxMemory, fresh: bool) -> Result<(), CgroupError> {
         swap = Some(-1);
     }
     let set_limit = |v: i64| -> Result<(), CgroupError> {
-        write(dir, "memory.limit_in_bytes", v.to_string()).map_err(|e| busy(dir, "memory.limit", v, e))
+        write(dir, "memory.limit_in_bytes", v.to_string())
+            .map_err(|e| busy(dir, "memory.limit", v, e))
     };
     let set_swap = |v: i64| -> Result<(), CgroupError> {
         if !has_memsw() {
@@ -110,7 +123,11 @@ fn memory(dir: &Path, m: &LinuxMemory, fresh: bool) -> Result<(), CgroupError> {
         (Some(l), Some(s)) if l != 0 => {
             // The kernel wants memsw >= limit at every step: raise memsw
             // first when it grows.
-            let cur = if fresh { u64::MAX } else { fs::read_u64(dir, "memory.limit_in_bytes")? };
+            let cur = if fresh {
+                u64::MAX
+            } else {
+                fs::read_u64(dir, "memory.limit_in_bytes")?
+            };
             if s == -1 || cur < s as u64 {
                 set_swap(s)?;
                 set_limit(l)?;
@@ -129,7 +146,11 @@ fn memory(dir: &Path, m: &LinuxMemory, fresh: bool) -> Result<(), CgroupError> {
         }
     }
     if let Some(v) = m.reservation() {
-        write(dir, "memory.soft_limit_in_bytes", check_bytes("memory.reservation", v)?.to_string())?;
+        write(
+            dir,
+            "memory.soft_limit_in_bytes",
+            check_bytes("memory.reservation", v)?.to_string(),
+        )?;
     }
     if m.kernel().is_some() {
         log::debug!("memory.kernel is ignored: the kernel no longer limits kernel memory");
@@ -140,7 +161,11 @@ fn memory(dir: &Path, m: &LinuxMemory, fresh: bool) -> Result<(), CgroupError> {
     }
     if let Some(s) = m.swappiness() {
         if s > 100 {
-            return Err(CgroupError::invalid("memory.swappiness", s, "must be 0 to 100"));
+            return Err(CgroupError::invalid(
+                "memory.swappiness",
+                s,
+                "must be 0 to 100",
+            ));
         }
         write(dir, "memory.swappiness", s.to_string())?;
     }
@@ -178,9 +203,8 @@ fn cpu(state: &CgroupState, c: &LinuxCpu) -> Result<(), CgroupError> {
     };
     if let Some(s) = c.shares().filter(|&s| s != 0) {
         let dir = need("cpu")?;
-        write(dir, "cpu.shares", s.to_string()).map_err(|_| {
-            CgroupError::invalid("cpu.shares", s, "the kernel accepts 2 to 262144")
-        })?;
+        write(dir, "cpu.shares", s.to_string())
+            .map_err(|_| CgroupError::invalid("cpu.shares", s, "the kernel accepts 2 to 262144"))?;
         let got = fs::read_u64(dir, "cpu.shares")?;
         if got != s {
             return Err(CgroupError::invalid(
@@ -200,7 +224,11 @@ fn cpu(state: &CgroupState, c: &LinuxCpu) -> Result<(), CgroupError> {
     if let Some(q) = quota
         && q < -1
     {
-        return Err(CgroupError::invalid("cpu.quota", q, "must be -1 (unlimited) or more"));
+        return Err(CgroupError::invalid(
+            "cpu.quota",
+            q,
+            "must be -1 (unlimited) or more",
+        ));
     }
     if let Some(p) = c.period().filter(|&p| p != 0) {
         let dir = need("cpu")?;
@@ -252,7 +280,11 @@ fn blkio(dir: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
         let dev = v2::dev_numbers(d.major(), d.minor())?;
         if let Some(w) = d.weight() {
             check_weight("blockIO.weightDevice weight", w)?;
-            write(dir, pick("blkio.weight_device", "blkio.bfq.weight_device"), format!("{dev} {w}"))?;
+            write(
+                dir,
+                pick("blkio.weight_device", "blkio.bfq.weight_device"),
+                format!("{dev} {w}"),
+            )?;
         }
         if let Some(w) = d.leaf_weight() {
             check_weight("blockIO.weightDevice leafWeight", w)?;
@@ -260,10 +292,22 @@ fn blkio(dir: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
         }
     }
     let throttles = [
-        ("blkio.throttle.read_bps_device", b.throttle_read_bps_device()),
-        ("blkio.throttle.write_bps_device", b.throttle_write_bps_device()),
-        ("blkio.throttle.read_iops_device", b.throttle_read_iops_device()),
-        ("blkio.throttle.write_iops_device", b.throttle_write_iops_device()),
+        (
+            "blkio.throttle.read_bps_device",
+            b.throttle_read_bps_device(),
+        ),
+        (
+            "blkio.throttle.write_bps_device",
+            b.throttle_write_bps_device(),
+        ),
+        (
+            "blkio.throttle.read_iops_device",
+            b.throttle_read_iops_device(),
+        ),
+        (
+            "blkio.throttle.write_iops_device",
+            b.throttle_write_iops_device(),
+        ),
     ];
     for (file, list) in throttles {
         for t in list.iter().flatten() {

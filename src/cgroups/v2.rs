@@ -19,7 +19,12 @@ const V2_CONTROLLERS: &[&str] = &[
 pub fn wanted(r: &LinuxResources) -> Vec<&'static str> {
     let mut out = vec!["memory", "pids"];
     if let Some(c) = r.cpu() {
-        if c.shares().is_some() || c.quota().is_some() || c.period().is_some() || c.burst().is_some() || c.idle().is_some() {
+        if c.shares().is_some()
+            || c.quota().is_some()
+            || c.period().is_some()
+            || c.burst().is_some()
+            || c.idle().is_some()
+        {
             out.push("cpu");
         }
         if c.cpus().is_some() || c.mems().is_some() {
@@ -36,7 +41,10 @@ pub fn wanted(r: &LinuxResources) -> Vec<&'static str> {
         out.push("rdma");
     }
     for key in r.unified().iter().flat_map(|u| u.keys()) {
-        if let Some(c) = key.split('.').next().and_then(|c| V2_CONTROLLERS.iter().find(|k| **k == c))
+        if let Some(c) = key
+            .split('.')
+            .next()
+            .and_then(|c| V2_CONTROLLERS.iter().find(|k| **k == c))
             && *c != "cgroup"
             && !out.contains(c)
         {
@@ -61,7 +69,12 @@ pub fn enable(mount: &Path, dir: &Path, wanted: &[&str]) -> Result<(), CgroupErr
         .filter(|w| available.split_whitespace().any(|a| a == *w))
         .collect();
     let n = rel.components().count();
-    for comp in rel.components().take(n.saturating_sub(1)).map(Some).chain([None]) {
+    for comp in rel
+        .components()
+        .take(n.saturating_sub(1))
+        .map(Some)
+        .chain([None])
+    {
         let enabled = fs::read(&cur, "cgroup.subtree_control").unwrap_or_default();
         let missing: Vec<String> = wanted
             .iter()
@@ -96,7 +109,11 @@ pub fn apply(dir: &Path, r: &LinuxResources, devices: Option<&[Rule]>) -> Result
     if let Some(p) = r.pids() {
         let v = p.limit();
         if v < -1 {
-            return Err(CgroupError::invalid("pids.limit", v, "must be -1 (unlimited) or more"));
+            return Err(CgroupError::invalid(
+                "pids.limit",
+                v,
+                "must be -1 (unlimited) or more",
+            ));
         }
         let v = if v > 0 { v.to_string() } else { "max".into() };
         need(dir, "pids", "pids.max")?;
@@ -109,7 +126,11 @@ pub fn apply(dir: &Path, r: &LinuxResources, devices: Option<&[Rule]>) -> Result
         let size = check_page_size(h.page_size())?;
         let file = format!("hugetlb.{size}.max");
         need(dir, "hugetlb", &file)?;
-        write(dir, &file, v2_limit(check_bytes("hugepage limit", h.limit())?))?;
+        write(
+            dir,
+            &file,
+            v2_limit(check_bytes("hugepage limit", h.limit())?),
+        )?;
     }
     if r.network().is_some() {
         return Err(CgroupError::Unsupported(
@@ -142,8 +163,14 @@ fn need(dir: &Path, controller: &str, file: &str) -> Result<(), CgroupError> {
 }
 
 fn memory(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
-    let limit = m.limit().map(|v| check_bytes("memory.limit", v)).transpose()?;
-    let swap = m.swap().map(|v| check_bytes("memory.swap", v)).transpose()?;
+    let limit = m
+        .limit()
+        .map(|v| check_bytes("memory.limit", v))
+        .transpose()?;
+    let swap = m
+        .swap()
+        .map(|v| check_bytes("memory.swap", v))
+        .transpose()?;
     if let Some(s) = swap {
         let v = convert::swap_to_v2(s, limit.unwrap_or(0))?;
         if v != 0 || s != 0 {
@@ -162,7 +189,11 @@ fn memory(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
     }
     if let Some(v) = m.reservation() {
         need(dir, "memory", "memory.low")?;
-        write(dir, "memory.low", v2_limit(check_bytes("memory.reservation", v)?))?;
+        write(
+            dir,
+            "memory.low",
+            v2_limit(check_bytes("memory.reservation", v)?),
+        )?;
     }
     if m.swappiness().is_some() {
         log::warn!("memory.swappiness is not supported on cgroup v2; ignored");
@@ -178,14 +209,25 @@ fn memory(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
 
 fn cpu(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
     if c.realtime_runtime().is_some_and(|v| v != 0) || c.realtime_period().is_some_and(|v| v != 0) {
-        return Err(CgroupError::Unsupported("cpu realtime scheduling".into(), "v2"));
+        return Err(CgroupError::Unsupported(
+            "cpu realtime scheduling".into(),
+            "v2",
+        ));
     }
-    if let Some(w) = c.shares().map(convert::shares_to_weight).filter(|&w| w != 0) {
+    if let Some(w) = c
+        .shares()
+        .map(convert::shares_to_weight)
+        .filter(|&w| w != 0)
+    {
         need(dir, "cpu", "cpu.weight")?;
         write(dir, "cpu.weight", w.to_string())?;
     }
     if let Some(q) = c.quota().filter(|&q| q < -1) {
-        return Err(CgroupError::invalid("cpu.quota", q, "must be -1 (unlimited) or more"));
+        return Err(CgroupError::invalid(
+            "cpu.quota",
+            q,
+            "must be -1 (unlimited) or more",
+        ));
     }
     if let Some(v) = convert::cpu_max(c.quota(), c.period()) {
         need(dir, "cpu", "cpu.max")?;
@@ -230,12 +272,17 @@ fn io(dir: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
         if let Some(w) = d.weight() {
             super::v1::check_weight("blockIO.weightDevice weight", w)?;
             if !bfq {
-                return Err(CgroupError::NoFile("io.bfq.weight (per-device weights need BFQ)".into()));
+                return Err(CgroupError::NoFile(
+                    "io.bfq.weight (per-device weights need BFQ)".into(),
+                ));
             }
             write(dir, "io.bfq.weight", format!("{dev} {w}"))?;
         }
         if d.leaf_weight().is_some() {
-            return Err(CgroupError::Unsupported("blockIO.weightDevice leafWeight".into(), "v2"));
+            return Err(CgroupError::Unsupported(
+                "blockIO.weightDevice leafWeight".into(),
+                "v2",
+            ));
         }
     }
     let throttles = [
@@ -248,7 +295,11 @@ fn io(dir: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
         for t in list.iter().flatten() {
             need(dir, "io", "io.max")?;
             let dev = dev_numbers(t.major(), t.minor())?;
-            let rate = if t.rate() == 0 { "max".to_string() } else { t.rate().to_string() };
+            let rate = if t.rate() == 0 {
+                "max".to_string()
+            } else {
+                t.rate().to_string()
+            };
             write(dir, "io.max", format!("{dev} {key}={rate}"))?;
         }
     }
@@ -271,8 +322,15 @@ pub fn dev_numbers(major: i64, minor: i64) -> Result<String, CgroupError> {
 pub fn check_page_size(size: &str) -> Result<&str, CgroupError> {
     let digits = size.trim_end_matches(|c: char| c.is_ascii_alphabetic());
     let unit = &size[digits.len()..];
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || !matches!(unit, "KB" | "MB" | "GB") {
-        return Err(CgroupError::invalid("hugepage size", format!("{size:?}"), "use e.g. 2MB or 1GB"));
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || !matches!(unit, "KB" | "MB" | "GB")
+    {
+        return Err(CgroupError::invalid(
+            "hugepage size",
+            format!("{size:?}"),
+            "use e.g. 2MB or 1GB",
+        ));
     }
     Ok(size)
 }

@@ -20,9 +20,17 @@ pub struct Created {
     pub pid: Pid,
 }
 
-/// Create the container; `forward_signals` is set by a foreground `run`,
-/// which blocked signals the init must unblock.
-pub fn create(g: &GlobalOpts, o: &CreateOpts, forward_signals: bool) -> Result<Created> {
+/// How the caller of [`create`] runs: `ferry create`, or a foreground
+/// `ferry run` that blocked the signals it forwards (the init unblocks
+/// them) and may bring its own console socket to bridge a terminal.
+#[derive(Default)]
+pub struct Caller {
+    pub forward_signals: bool,
+    pub console: Option<OwnedFd>,
+}
+
+/// Create the container.
+pub fn create(g: &GlobalOpts, o: &CreateOpts, caller: Caller) -> Result<Created> {
     if g.systemd_cgroup && !Path::new("/run/systemd/system").exists() {
         bail!("systemd cgroup driver requested but systemd not running");
     }
@@ -45,7 +53,7 @@ pub fn create(g: &GlobalOpts, o: &CreateOpts, forward_signals: bool) -> Result<C
     )?;
     let console_socket = match &o.console_socket {
         Some(path) => Some(connect(path)?),
-        None => None,
+        None => caller.console,
     };
 
     let store = super::store(g)?;
@@ -74,7 +82,7 @@ pub fn create(g: &GlobalOpts, o: &CreateOpts, forward_signals: bool) -> Result<C
         preserve_fds: o.preserve_fds + listen_fds(),
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
-        sigmask_reset: forward_signals,
+        sigmask_reset: caller.forward_signals,
     };
     let pid = process::spawn(&plan)?;
     guard.pid = Some(pid);

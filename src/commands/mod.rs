@@ -12,6 +12,8 @@ mod state;
 
 use anyhow::Result;
 
+pub use run::reap;
+
 use crate::cli::{Cli, Command, GlobalOpts};
 use crate::container::{Store, default_root};
 
@@ -46,7 +48,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         anyhow::bail!("no command given; see ferry --help");
     };
     match command {
-        Command::Create(o) => create::create(g, &o, false).map(|_| 0),
+        Command::Create(o) => create::create(g, &o, create::Caller::default()).map(|_| 0),
         Command::Start { id } => start::start(&store(g)?, &id).map(|()| 0),
         Command::State { id } => state::state(&store(g)?, &id).map(|()| 0),
         Command::Kill { all, id, signal } => kill::kill(&store(g)?, &id, &signal, all).map(|()| 0),

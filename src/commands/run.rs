@@ -1,5 +1,8 @@
 //! `ferry run`: create and start; in the foreground, forward signals to the
-//! container and exit with its status.
+//! container and exit with its status; with `process.terminal` and no
+//! console socket, bridge the user's terminal to the container's pty.
+
+use std::os::fd::OwnedFd;
 
 use anyhow::Result;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
@@ -7,24 +10,56 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::cli::{GlobalOpts, RunOpts};
+use crate::config;
 
-use super::{create, delete, start, store};
+use super::create::{self, Caller};
+use super::{delete, start, store};
 
 pub fn run(g: &GlobalOpts, o: &RunOpts) -> Result<i32> {
     if o.detach {
-        create::create(g, &o.create, false)?;
+        create::create(g, &o.create, Caller::default())?;
         return start_or_remove(g, &o.create.id).map(|()| 0);
     }
-    // Block every signal we forward (and SIGCHLD, to learn of the exit);
-    // the init unblocks them before exec.
     let set = block_signals()?;
-    let created = create::create(g, &o.create, true)?;
+    let mut caller = Caller {
+        forward_signals: true,
+        console: None,
+    };
+    let mut bridge_end: Option<OwnedFd> = None;
+    if o.create.console_socket.is_none() && wants_terminal(o) {
+        let (ours, theirs) = crate::tty::console_pair()?;
+        caller.console = Some(theirs);
+        bridge_end = Some(ours);
+    }
+    let created = create::create(g, &o.create, caller)?;
+    let master = match bridge_end {
+        Some(sock) => match crate::tty::recv_master(&sock) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                let _ = delete::delete(&store(g)?, &o.create.id, true);
+                return Err(e.into());
+            }
+        },
+        None => None,
+    };
     start_or_remove(g, &o.create.id)?;
-    let code = forward_until_exit(&set, created.pid)?;
+    let code = match master {
+        Some(master) => crate::tty::bridge(&master, &set, created.pid)?,
+        None => forward_until_exit(&set, created.pid)?,
+    };
     if !o.keep {
         delete::delete(&store(g)?, &o.create.id, true)?;
     }
     Ok(code)
+}
+
+/// Whether the bundle's process asks for a terminal.
+fn wants_terminal(o: &RunOpts) -> bool {
+    let bundle = o.create.bundle.clone().unwrap_or_else(|| ".".into());
+    config::load(&bundle)
+        .ok()
+        .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
+        .unwrap_or(false)
 }
 
 fn start_or_remove(g: &GlobalOpts, id: &str) -> Result<()> {
@@ -36,7 +71,7 @@ fn start_or_remove(g: &GlobalOpts, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Relay signals to the init until it exits; its exit code, or 128+N.
+/// Relay signals to the process until it exits; its exit code, or 128+N.
 pub(super) fn forward_until_exit(set: &SigSet, pid: Pid) -> Result<i32> {
     loop {
         let sig = set.wait()?;
@@ -44,13 +79,20 @@ pub(super) fn forward_until_exit(set: &SigSet, pid: Pid) -> Result<i32> {
             let _ = kill(pid, sig);
             continue;
         }
-        loop {
-            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(p, code)) if p == pid => return Ok(code),
-                Ok(WaitStatus::Signaled(p, sig, _)) if p == pid => return Ok(128 + sig as i32),
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(_) => continue,
-            }
+        if let Some(code) = reap(pid) {
+            return Ok(code);
+        }
+    }
+}
+
+/// Reap exited children; `pid`'s exit code (128+N if killed) once it is gone.
+pub fn reap(pid: Pid) -> Option<i32> {
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(p, code)) if p == pid => return Some(code),
+            Ok(WaitStatus::Signaled(p, sig, _)) if p == pid => return Some(128 + sig as i32),
+            Ok(WaitStatus::StillAlive) | Err(_) => return None,
+            Ok(_) => continue,
         }
     }
 }

@@ -661,16 +661,21 @@ impl Bundle {
         self.dir.to_str().unwrap()
     }
 
-    /// Write the config to `dir/config.json`.
+    /// Write the config to `dir/config.json` (atomically, and only if it
+    /// changed: concurrent ferry processes may be reading it).
     pub fn save(&self) {
         if self.config.is_null() {
             return;
         }
-        fs::write(
-            self.dir.join("config.json"),
-            serde_json::to_vec_pretty(&self.config).unwrap(),
-        )
-        .unwrap();
+        let path = self.dir.join("config.json");
+        let data = serde_json::to_vec_pretty(&self.config).unwrap();
+        if fs::read(&path).ok().as_deref() == Some(&data[..]) {
+            return;
+        }
+        let n = self.seq.fetch_add(1, Ordering::SeqCst);
+        let tmp = self.base.join(format!("config.json.{n}.tmp"));
+        fs::write(&tmp, &data).unwrap();
+        fs::rename(&tmp, &path).unwrap();
     }
 
     // ---------------- config editing ----------------

@@ -1,0 +1,348 @@
+//! The cgroup v2 device controller: an eBPF program of type
+//! `BPF_PROG_TYPE_CGROUP_DEVICE` attached to the container's cgroup.
+//!
+//! The program checks the rules after the last "all devices" rule, last
+//! first (the last matching rule decides, as the v1 list would), and
+//! otherwise returns that "all devices" rule's verdict (deny when none).
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use super::CgroupError;
+use super::devices::Rule;
+
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_ATTACH: libc::c_long = 8;
+const BPF_PROG_DETACH: libc::c_long = 9;
+const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
+const BPF_PROG_QUERY: libc::c_long = 16;
+const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+const BPF_CGROUP_DEVICE: u32 = 6;
+const BPF_F_ALLOW_MULTI: u32 = 2;
+
+/// One eBPF instruction.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Insn {
+    code: u8,
+    regs: u8,
+    off: i16,
+    imm: i32,
+}
+
+const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+    Insn {
+        code,
+        regs: (src << 4) | dst,
+        off,
+        imm,
+    }
+}
+
+const LDX_W: u8 = 0x61; // BPF_LDX | BPF_MEM | BPF_W
+const AND32_K: u8 = 0x54;
+const RSH32_K: u8 = 0x74;
+const MOV32_X: u8 = 0xbc;
+const MOV64_K: u8 = 0xb7;
+const JEQ_K: u8 = 0x15;
+const JNE_K: u8 = 0x55;
+const EXIT: u8 = 0x95;
+
+fn access_bits(access: &str) -> i32 {
+    access.chars().fold(0, |acc, c| {
+        acc | match c {
+            'm' => 1,
+            'r' => 2,
+            'w' => 4,
+            _ => 0,
+        }
+    })
+}
+
+/// Compile `rules` into the program's instructions.
+pub fn program(rules: &[Rule]) -> Vec<Insn> {
+    // r2 = device type, r3 = access, r4 = major, r5 = minor.
+    let mut p = vec![
+        insn(LDX_W, 2, 1, 0, 0),
+        insn(AND32_K, 2, 0, 0, 0xffff),
+        insn(LDX_W, 3, 1, 0, 0),
+        insn(RSH32_K, 3, 0, 0, 16),
+        insn(LDX_W, 4, 1, 4, 0),
+        insn(LDX_W, 5, 1, 8, 0),
+    ];
+    let last_all = rules.iter().rposition(|r| r.kind == 'a');
+    let default = last_all.is_some_and(|i| rules[i].allow && access_bits(&rules[i].access) == 7);
+    let start = last_all.map_or(0, |i| i + 1);
+    for r in rules[start..].iter().rev() {
+        let acc = access_bits(&r.access);
+        let mut block: Vec<Insn> = Vec::new();
+        // Each check jumps past the block's end on a mismatch; offsets are
+        // patched once the block length is known.
+        match r.kind {
+            'b' => block.push(insn(JNE_K, 2, 0, 0, 1)),
+            'c' => block.push(insn(JNE_K, 2, 0, 0, 2)),
+            _ => {}
+        }
+        if r.allow && acc != 7 {
+            // Some requested access is outside the rule: no match.
+            block.push(insn(MOV32_X, 1, 3, 0, 0));
+            block.push(insn(AND32_K, 1, 0, 0, !acc & 7));
+            block.push(insn(JNE_K, 1, 0, 0, 0));
+        } else if !r.allow && acc != 7 {
+            // No requested access is denied by the rule: no match.
+            block.push(insn(MOV32_X, 1, 3, 0, 0));
+            block.push(insn(AND32_K, 1, 0, 0, acc));
+            block.push(insn(JEQ_K, 1, 0, 0, 0));
+        }
+        if let Some(m) = r.major {
+            block.push(insn(JNE_K, 4, 0, 0, m as i32));
+        }
+        if let Some(m) = r.minor {
+            block.push(insn(JNE_K, 5, 0, 0, m as i32));
+        }
+        block.push(insn(MOV64_K, 0, 0, 0, i32::from(r.allow)));
+        block.push(insn(EXIT, 0, 0, 0, 0));
+        let len = block.len();
+        for (i, ins) in block.iter_mut().enumerate() {
+            if ins.code == JNE_K || ins.code == JEQ_K {
+                ins.off = (len - i - 1) as i16;
+            }
+        }
+        p.extend(block);
+    }
+    p.push(insn(MOV64_K, 0, 0, 0, i32::from(default)));
+    p.push(insn(EXIT, 0, 0, 0, 0));
+    p
+}
+
+/// The leading fields of `union bpf_attr` for BPF_PROG_LOAD; the rest of
+/// the 128 bytes we pass stays zero.
+#[repr(C)]
+#[derive(Default)]
+struct LoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+    pad: [u64; 7],
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct AttachAttr {
+    target_fd: u32,
+    attach_bpf_fd: u32,
+    attach_type: u32,
+    attach_flags: u32,
+    replace_bpf_fd: u32,
+    pad: [u32; 27],
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct QueryAttr {
+    target_fd: u32,
+    attach_type: u32,
+    query_flags: u32,
+    attach_flags: u32,
+    prog_ids: u64,
+    prog_cnt: u32,
+    pad: [u32; 25],
+}
+
+fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> std::io::Result<libc::c_long> {
+    // SAFETY: `attr` is a zero-padded, repr(C) prefix of `union bpf_attr`
+    // for `cmd`, valid for the size we pass; the kernel reads (and for
+    // QUERY writes) only within it, and any pointers in it are live.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut T as *mut libc::c_void,
+            std::mem::size_of::<T>() as libc::c_uint,
+        )
+    };
+    if ret < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn own_fd(fd: libc::c_long) -> OwnedFd {
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
+}
+
+fn load(rules: &[Rule]) -> Result<OwnedFd, CgroupError> {
+    let insns = program(rules);
+    let license = c"Apache";
+    let mut log = vec![0u8; 4096];
+    let mut attr = LoadAttr {
+        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+        insn_cnt: insns.len() as u32,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        log_level: 1,
+        log_size: log.len() as u32,
+        log_buf: log.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    attr.prog_name[..5].copy_from_slice(b"ferry");
+    match bpf(BPF_PROG_LOAD, &mut attr) {
+        Ok(fd) => Ok(own_fd(fd)),
+        Err(e) => {
+            let end = log.iter().position(|&b| b == 0).unwrap_or(0);
+            let detail = String::from_utf8_lossy(&log[..end])
+                .trim()
+                .replace('\n', "; ");
+            Err(CgroupError::Bpf(
+                format!("load: {e} {detail}").trim().to_string(),
+            ))
+        }
+    }
+}
+
+fn open_dir(dir: &Path) -> Result<OwnedFd, CgroupError> {
+    nix::fcntl::open(
+        dir,
+        nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| super::fs::io_err("open", dir, e.into()))
+}
+
+/// Programs attached to `cg` now.
+fn attached(cg: &OwnedFd) -> Vec<u32> {
+    let mut ids = [0u32; 64];
+    let mut attr = QueryAttr {
+        target_fd: cg.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        prog_ids: ids.as_mut_ptr() as u64,
+        prog_cnt: ids.len() as u32,
+        ..Default::default()
+    };
+    match bpf(BPF_PROG_QUERY, &mut attr) {
+        Ok(_) => ids[..(attr.prog_cnt as usize).min(ids.len())].to_vec(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn detach(cg: &OwnedFd, ids: &[u32]) -> Result<(), CgroupError> {
+    for &id in ids {
+        let mut get = [id, 0, 0, 0, 0, 0, 0, 0];
+        let Ok(fd) = bpf(BPF_PROG_GET_FD_BY_ID, &mut get) else {
+            continue;
+        };
+        let prog = own_fd(fd);
+        let mut attr = AttachAttr {
+            target_fd: cg.as_raw_fd() as u32,
+            attach_bpf_fd: prog.as_raw_fd() as u32,
+            attach_type: BPF_CGROUP_DEVICE,
+            ..Default::default()
+        };
+        bpf(BPF_PROG_DETACH, &mut attr).map_err(|e| CgroupError::Bpf(format!("detach: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Attach a program for `rules` to `dir`, replacing the ones there.
+pub fn install(dir: &Path, rules: &[Rule]) -> Result<(), CgroupError> {
+    let prog = load(rules)?;
+    let cg = open_dir(dir)?;
+    let old = attached(&cg);
+    let mut attr = AttachAttr {
+        target_fd: cg.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        attach_flags: BPF_F_ALLOW_MULTI,
+        ..Default::default()
+    };
+    bpf(BPF_PROG_ATTACH, &mut attr).map_err(|e| CgroupError::Bpf(format!("attach: {e}")))?;
+    detach(&cg, &old)
+}
+
+/// Detach every device program from `dir` (allow all devices).
+pub fn remove(dir: &Path) -> Result<(), CgroupError> {
+    let cg = open_dir(dir)?;
+    let old = attached(&cg);
+    detach(&cg, &old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(allow: bool, kind: char, major: Option<u32>, minor: Option<u32>, access: &str) -> Rule {
+        Rule {
+            allow,
+            kind,
+            major,
+            minor,
+            access: access.into(),
+        }
+    }
+
+    /// Run the program on (type, access, major, minor) in a tiny
+    /// interpreter of the instructions it uses.
+    fn eval(p: &[Insn], ty: u32, acc: u32, major: u32, minor: u32) -> u64 {
+        let ctx = [(acc << 16) | ty, major, minor];
+        let mut r = [0u64; 11];
+        let mut pc = 0usize;
+        loop {
+            let i = p[pc];
+            let (dst, src) = ((i.regs & 0xf) as usize, (i.regs >> 4) as usize);
+            pc += 1;
+            match i.code {
+                LDX_W => r[dst] = u64::from(ctx[(i.off / 4) as usize]),
+                AND32_K => r[dst] = (r[dst] as u32 & i.imm as u32) as u64,
+                RSH32_K => r[dst] = ((r[dst] as u32) >> i.imm) as u64,
+                MOV32_X => r[dst] = r[src] as u32 as u64,
+                MOV64_K => r[dst] = i.imm as i64 as u64,
+                JEQ_K if r[dst] == i.imm as i64 as u64 => pc += i.off as usize,
+                JNE_K if r[dst] != i.imm as i64 as u64 => pc += i.off as usize,
+                JEQ_K | JNE_K => {}
+                EXIT => return r[0],
+                c => panic!("unexpected opcode {c:#x}"),
+            }
+        }
+    }
+
+    #[test]
+    fn deny_all_with_defaults() {
+        let rules = vec![
+            rule(false, 'a', None, None, "rwm"),
+            rule(true, 'c', Some(1), Some(3), "rwm"),
+            rule(true, 'c', Some(136), None, "rwm"),
+            rule(true, 'c', None, None, "m"),
+        ];
+        let p = program(&rules);
+        let (chr, blk) = (2, 1);
+        assert_eq!(eval(&p, chr, 2 | 4, 1, 3), 1, "/dev/null rw");
+        assert_eq!(eval(&p, chr, 2, 1, 5), 0, "/dev/zero not listed");
+        assert_eq!(eval(&p, chr, 2, 136, 7), 1, "pts wildcard minor");
+        assert_eq!(eval(&p, chr, 1, 8, 0), 1, "mknod any char");
+        assert_eq!(eval(&p, blk, 1, 8, 0), 0, "mknod block denied");
+        assert_eq!(eval(&p, blk, 2, 8, 0), 0);
+    }
+
+    #[test]
+    fn allow_all_with_a_deny_exception() {
+        let rules = vec![
+            rule(true, 'a', None, None, "rwm"),
+            rule(false, 'c', Some(1), Some(3), "w"),
+        ];
+        let p = program(&rules);
+        assert_eq!(eval(&p, 2, 2, 1, 3), 1, "read allowed");
+        assert_eq!(eval(&p, 2, 4, 1, 3), 0, "write denied");
+        assert_eq!(eval(&p, 1, 4, 8, 1), 1);
+    }
+}

@@ -1,0 +1,248 @@
+//! Making a new container's cgroup and putting its init in it.
+//!
+//! On v1, moving a process by pid into a cgroup takes a global lock whose
+//! first writer waits for an RCU grace period (~10 ms here), while a task
+//! moving *itself* (writing "0" to a `tasks` file) skips it. So the parent
+//! opens the `tasks` files and the init writes "0" to each right after the
+//! GO message, before it unshares its cgroup namespace or runs anything. On
+//! v2 the parent writes the pid to `cgroup.procs` before GO.
+
+use std::io::Write;
+use std::path::Path;
+
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxResources, Spec};
+
+use super::layout::{Layout, detect};
+use super::path::{self, CgPath};
+use super::{CgroupError, CgroupState, devices, fs, v1, v2};
+
+/// How `create` was asked to handle cgroups.
+pub struct Options<'a> {
+    pub id: &'a str,
+    pub systemd: bool,
+    pub rootless: bool,
+}
+
+/// A container cgroup being set up. Dropped without [`Manager::keep`],
+/// it kills what is in it and removes it.
+pub struct Manager {
+    state: CgroupState,
+    /// v1 `tasks` files the init writes "0" to.
+    join_fds: Vec<std::fs::File>,
+    armed: bool,
+}
+
+/// Whether `r` asks for any limit (device rules alone do not count).
+pub fn has_limits(r: &LinuxResources) -> bool {
+    r.memory().is_some()
+        || r.cpu().is_some()
+        || r.pids().is_some()
+        || r.block_io().is_some()
+        || r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty())
+        || r.network().is_some()
+        || r.rdma().as_ref().is_some_and(|v| !v.is_empty())
+        || r.unified().as_ref().is_some_and(|v| !v.is_empty())
+}
+
+impl Manager {
+    /// Create the cgroup of a new container and apply its resources.
+    /// `None`: the container runs without a cgroup of its own (rootless
+    /// without a delegated v2 subtree; a warning says so if limits were
+    /// asked for).
+    pub fn create(spec: &Spec, o: &Options) -> Result<Option<Manager>, CgroupError> {
+        if o.systemd && !Path::new("/run/systemd/system").exists() {
+            return Err(CgroupError::SystemdNotRunning);
+        }
+        let linux = spec.linux().as_ref();
+        let empty = LinuxResources::default();
+        let res = linux.and_then(|l| l.resources().as_ref()).unwrap_or(&empty);
+        let cg_path = linux
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let skip = |why: &str| {
+            if has_limits(res) {
+                log::warn!("{why}: resource limits in linux.resources are not applied");
+            }
+            Ok(None)
+        };
+        let Some(path) = path::resolve(&cg_path, o.id, o.systemd, o.rootless)? else {
+            return skip("rootless container without a cgroup");
+        };
+        let Some(layout) = detect() else {
+            if o.rootless {
+                return skip("no cgroup filesystem is mounted");
+            }
+            return if has_limits(res) {
+                Err(CgroupError::NotMounted)
+            } else {
+                Ok(None)
+            };
+        };
+        if o.rootless {
+            let Layout::V2(h) = &layout else {
+                return skip("rootless on cgroup v1");
+            };
+            if !delegated(&path.dir_in(h)) {
+                return skip("no delegated cgroup v2 subtree");
+            }
+            return match Self::make(spec, res, &layout, &path, true) {
+                Ok(m) => Ok(Some(m)),
+                Err(e) => {
+                    log::warn!("rootless cgroup not used: {e}");
+                    Ok(None)
+                }
+            };
+        }
+        Self::make(spec, res, &layout, &path, false).map(Some)
+    }
+
+    fn make(
+        spec: &Spec,
+        res: &LinuxResources,
+        layout: &Layout,
+        path: &CgPath,
+        rootless: bool,
+    ) -> Result<Manager, CgroupError> {
+        let mut m = Manager {
+            state: CgroupState::default(),
+            join_fds: Vec::new(),
+            armed: true,
+        };
+        let linux = spec.linux().as_ref();
+        let rules = if rootless {
+            None
+        } else {
+            Some(devices::container_rules(
+                res.devices().as_deref().unwrap_or_default(),
+                linux
+                    .and_then(|l| l.devices().as_deref())
+                    .unwrap_or_default(),
+            )?)
+        };
+        match layout {
+            Layout::V1 { hierarchies, .. } => {
+                for h in hierarchies {
+                    let dir = path.dir_in(h);
+                    let before = m.state.created.len();
+                    fs::mkdir_all(&dir, &mut m.state.created)?;
+                    if h.has("cpuset") {
+                        init_cpuset(&m.state.created[before..])?;
+                    }
+                    for c in &h.controllers {
+                        m.state.paths.insert(c.clone(), dir.clone());
+                    }
+                    m.join_fds.push(open_tasks(&dir)?);
+                }
+                v1::apply(&m.state, res, rules.as_deref(), true)?;
+            }
+            Layout::V2(h) => {
+                let dir = path.dir_in(h);
+                fs::mkdir_all(&dir, &mut m.state.created)?;
+                m.state.v2 = true;
+                m.state.paths.insert(String::new(), dir.clone());
+                v2::enable(&h.mount_point, &dir, &v2::wanted(res))?;
+                v2::apply(&dir, res, rules.as_deref())?;
+            }
+        }
+        Ok(m)
+    }
+
+    /// Put the calling process (the init, right after GO) in the cgroup.
+    pub fn join_self(&self) -> Result<(), CgroupError> {
+        for mut f in &self.join_fds {
+            f.write_all(b"0").map_err(|source| CgroupError::Write {
+                path: "tasks".into(),
+                value: "0".into(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Parent side, before GO: on v2, move the init in by pid.
+    pub fn apply(&self, pid: Pid) -> Result<(), CgroupError> {
+        if self.state.v2 {
+            self.state.join(pid.as_raw())?;
+        }
+        Ok(())
+    }
+
+    pub fn state(&self) -> &CgroupState {
+        &self.state
+    }
+
+    /// Keep the cgroup (the container exists now); its record for state.json.
+    pub fn keep(mut self) -> CgroupState {
+        self.armed = false;
+        std::mem::take(&mut self.state)
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        self.join_fds.clear();
+        if self.armed
+            && let Err(e) = self.state.destroy()
+        {
+            log::warn!("cannot remove the cgroup of a failed container: {e}");
+        }
+    }
+}
+
+/// Apply new resources to a live container's cgroup (`ferry update`).
+pub fn update(state: &CgroupState, r: &LinuxResources) -> Result<(), CgroupError> {
+    let rules = match r.devices().as_deref() {
+        Some(list) if !list.is_empty() => Some(devices::spec_rules(list)?),
+        _ => None,
+    };
+    if state.v2 {
+        let dir = state.dir("").ok_or(CgroupError::NoCgroup)?;
+        if let Some(Layout::V2(h)) = detect() {
+            v2::enable(&h.mount_point, dir, &v2::wanted(r))?;
+        }
+        return v2::apply(dir, r, rules.as_deref());
+    }
+    v1::apply(state, r, rules.as_deref(), false)
+}
+
+/// A new cpuset cgroup starts with no cpus or memory nodes unless its
+/// parent has `cgroup.clone_children`: copy the parent's, and set that flag
+/// on the parents ferry makes so later siblings inherit them for free.
+fn init_cpuset(made: &[std::path::PathBuf]) -> Result<(), CgroupError> {
+    let n = made.len();
+    for (i, dir) in made.iter().enumerate() {
+        if fs::read(dir, "cpuset.cpus")?.trim().is_empty() {
+            let parent = dir.parent().unwrap_or(dir);
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                let v = fs::read(parent, file)?;
+                fs::write(dir, file, v.trim())?;
+            }
+        }
+        if i + 1 < n {
+            fs::write(dir, "cgroup.clone_children", "1")?;
+        }
+    }
+    Ok(())
+}
+
+fn open_tasks(dir: &Path) -> Result<std::fs::File, CgroupError> {
+    let path = dir.join("tasks");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(|e| fs::io_err("open", &path, e))
+}
+
+/// Whether the caller may manage `dir` on v2: its nearest existing
+/// ancestor is owned by us and its `cgroup.procs` writable.
+fn delegated(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let uid = nix::unistd::geteuid().as_raw();
+    let Some(base) = dir.ancestors().find(|a| a.exists()) else {
+        return false;
+    };
+    std::fs::metadata(base).is_ok_and(|m| m.uid() == uid)
+        && nix::unistd::access(&base.join("cgroup.procs"), nix::unistd::AccessFlags::W_OK).is_ok()
+}

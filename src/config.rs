@@ -21,6 +21,9 @@ pub enum ConfigError {
     /// A capability name the kernel does not know.
     #[error("unknown capability {0:?}")]
     UnknownCapability(String),
+    /// A seccomp action, operator, flag or architecture the spec lacks.
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     /// A required part of the config is missing.
     #[error("config.json has no {0}")]
     Missing(&'static str),
@@ -62,6 +65,7 @@ pub fn parse(data: &[u8]) -> Result<Spec, ConfigError> {
             }
         }
     }
+    crate::seccomp::precheck(&value)?;
     serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
 }
 

@@ -51,6 +51,8 @@ pub fn create(g: &GlobalOpts, o: &CreateOpts, caller: Caller) -> Result<Created>
             .and_then(|l| l.namespaces().as_deref())
             .unwrap_or_default(),
     )?;
+    // Compiled before anything exists: a bad profile leaves nothing behind.
+    let seccomp = crate::seccomp::Seccomp::for_container(&spec, &o.id, &bundle)?;
     let console_socket = match &o.console_socket {
         Some(path) => Some(connect(path)?),
         None => caller.console,
@@ -70,6 +72,15 @@ pub fn create(g: &GlobalOpts, o: &CreateOpts, caller: Caller) -> Result<Created>
     let fifo = nix::fcntl::open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .context("open exec fifo")?;
 
+    // Dropped on any failure below: kills what is in it and removes it.
+    let cgroup = crate::cgroups::Manager::create(
+        &spec,
+        &crate::cgroups::Options {
+            id: &o.id,
+            systemd: g.systemd_cgroup,
+            rootless: crate::user::is_rootless(),
+        },
+    )?;
     let own_pid_ns = namespaces.new_pid();
     let plan = InitPlan {
         id: &o.id,
@@ -83,6 +94,8 @@ pub fn create(g: &GlobalOpts, o: &CreateOpts, caller: Caller) -> Result<Created>
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
         sigmask_reset: caller.forward_signals,
+        cgroup: cgroup.as_ref(),
+        seccomp,
     };
     let pid = process::spawn(&plan)?;
     guard.pid = Some(pid);
@@ -105,6 +118,7 @@ pub fn create(g: &GlobalOpts, o: &CreateOpts, caller: Caller) -> Result<Created>
         start_time,
         own_pid_ns,
         hooks: spec.hooks().clone(),
+        cgroup: cgroup.as_ref().map(|c| c.state().clone()),
     };
     dir.save(&state)?;
     if let Some(pid_file) = &o.pid_file {
@@ -112,6 +126,7 @@ pub fn create(g: &GlobalOpts, o: &CreateOpts, caller: Caller) -> Result<Created>
     }
     guard.pid = None;
     guard.dir = None;
+    cgroup.map(crate::cgroups::Manager::keep);
     Ok(Created { pid })
 }
 

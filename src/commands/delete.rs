@@ -27,6 +27,9 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         }
         status => bail!("cannot delete container {id} that is not stopped: {status}"),
     }
+    if let Some(cg) = &state.cgroup {
+        cg.destroy()?;
+    }
     dir.remove()?;
     let hooks = state.hooks.as_ref().and_then(|h| h.poststop().as_ref());
     crate::hooks::run_logged("poststop", hooks, &state.hook_json(Status::Stopped));

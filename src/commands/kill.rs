@@ -23,13 +23,23 @@ pub fn kill(store: &Store, id: &str, signal: &str, all: bool) -> Result<()> {
 }
 
 /// Send `sig` to the init (checked by start time, through a pidfd, so a
-/// reused pid is never hit) and, with `all`, to every process of its pid
-/// namespace.
+/// reused pid is never hit) and, with `all`, to every process of its
+/// cgroup (without one: of its pid namespace).
 pub fn signal_container(state: &State, sig: i32, all: bool) -> Result<()> {
     let Some(pidfd) = open_init(state) else {
         bail!("container {} is not running", state.id)
     };
-    if all && state.own_pid_ns {
+    if all && let Some(cg) = &state.cgroup {
+        // SIGKILL to the init of a pid namespace kills the rest: no need
+        // to freeze and list the cgroup (delete's hot path).
+        let frozen = cg.is_frozen();
+        if frozen || !state.own_pid_ns || sig != libc::SIGKILL {
+            cg.signal_all(sig)?;
+        }
+        if frozen && sig == libc::SIGKILL {
+            cg.thaw()?;
+        }
+    } else if all && state.own_pid_ns {
         for pid in pid_ns_members(state.pid) {
             let _ = nix::sys::signal::kill(
                 Pid::from_raw(pid),

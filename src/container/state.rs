@@ -54,6 +54,9 @@ pub struct State {
     /// (poststop) so they need not re-read config.json.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// The container's cgroup, if it has one of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<crate::cgroups::CgroupState>,
 }
 
 /// The exec fifo's name inside the container dir: it exists from `create`
@@ -65,6 +68,9 @@ impl State {
     pub fn status(&self, dir: &Path) -> Status {
         if !self.init_alive() {
             return Status::Stopped;
+        }
+        if self.cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
+            return Status::Paused;
         }
         if dir.join(EXEC_FIFO).exists() {
             Status::Created
@@ -148,6 +154,7 @@ mod tests {
             start_time: start,
             own_pid_ns: true,
             hooks: None,
+            cgroup: None,
         };
         assert!(st.init_alive());
         st.start_time += 1;

@@ -25,17 +25,34 @@ pub struct Target {
     c_env: Vec<CString>,
 }
 
+/// The seccomp filter to load, and who takes its listener fd.
+pub struct SeccompStep<'a> {
+    pub filter: &'a crate::seccomp::Filter,
+    /// Called right after the load with the listener fd of a notifying
+    /// filter, before any further syscall could wait for the agent.
+    pub send_listener: &'a dyn Fn(OwnedFd) -> Result<(), InitError>,
+}
+
 /// Apply `process` to the calling process, up to (not including) execve.
 /// `ours` are ferry's fds that must not pass even inside the preserved range.
+///
+/// Seccomp goes as runc does it: with no_new_privs as the very last step;
+/// without it while we still have CAP_SYS_ADMIN, before the user switch
+/// and the capability drop (loading needs one or the other).
 pub fn prepare(
     process: &Process,
     preserve_fds: u32,
     ours: &[RawFd],
     sigmask_reset: bool,
+    seccomp: Option<&SeccompStep>,
 ) -> Result<Target, InitError> {
+    let nnp = process.no_new_privileges().unwrap_or(false);
     set_rlimits(process)?;
     let caps = CapSets::from_spec(process.capabilities().as_ref())?;
     let cwd = open_cwd(process)?;
+    if !nnp && let Some(step) = seccomp {
+        load_seccomp(step)?;
+    }
     caps.drop_bounding()?;
     switch_user(process)?;
     caps.apply()?;
@@ -55,7 +72,7 @@ pub fn prepare(
         path,
     };
     syscall::umask(process.user().umask().unwrap_or(0o022));
-    if process.no_new_privileges().unwrap_or(false) {
+    if nnp {
         syscall::set_no_new_privs().map_err(sys("set no_new_privs"))?;
     }
     pass_preserved_fds(preserve_fds, ours)?;
@@ -63,7 +80,18 @@ pub fn prepare(
         sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
             .map_err(sys("reset signal mask"))?;
     }
+    if nnp && let Some(step) = seccomp {
+        load_seccomp(step)?;
+    }
     Ok(target)
+}
+
+/// Load the filter; hand a listener fd on at once (it is close-on-exec).
+fn load_seccomp(step: &SeccompStep) -> Result<(), InitError> {
+    if let Some(listener) = step.filter.load()? {
+        (step.send_listener)(listener)?;
+    }
+    Ok(())
 }
 
 /// `execve` the target; on failure say why on stderr and exit 127 or 126.

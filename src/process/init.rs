@@ -24,9 +24,13 @@ pub enum InitError {
     #[error(transparent)]
     Caps(#[from] CapsError),
     #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
     Tty(#[from] TtyError),
     #[error("{what}: {source}")]
     Sys { what: String, source: nix::Error },
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
     #[error("{0}")]
     Exec(String),
     #[error(transparent)]
@@ -67,6 +71,12 @@ fn setup_and_exec(plan: &InitPlan, sock: &OwnedFd) -> Result<(), InitError> {
     else {
         syscall::exit_now(1);
     };
+    protect_binary()?;
+    // Join the cgroup before anything else, and before the cgroup namespace
+    // is unshared so that its root is the container's cgroup.
+    if let Some(cg) = plan.cgroup {
+        cg.join_self()?;
+    }
     if ns.new_user() {
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
             .map_err(sys("become root in the user namespace"))?;
@@ -137,7 +147,21 @@ fn setup_and_exec(plan: &InitPlan, sock: &OwnedFd) -> Result<(), InitError> {
     .flatten()
     .map(|fd| fd.as_raw_fd())
     .collect();
-    let target = finalize::prepare(process, plan.preserve_fds, &ours, plan.sigmask_reset)?;
+    let send_listener = |fd: OwnedFd| {
+        crate::seccomp::agent::send_fd(sock, sync::SECCOMP, fd.as_fd())
+            .map_err(sys("send the seccomp listener fd"))
+    };
+    let seccomp = plan.seccomp.as_ref().map(|s| finalize::SeccompStep {
+        filter: &s.filter,
+        send_listener: &send_listener,
+    });
+    let target = finalize::prepare(
+        process,
+        plan.preserve_fds,
+        &ours,
+        plan.sigmask_reset,
+        seccomp.as_ref(),
+    )?;
 
     sync::send_msg(sock, sync::READY).map_err(sys("report ready"))?;
     if let Some(fifo) = &plan.fifo {
@@ -193,4 +217,15 @@ fn wait_for_start(fd_dir: &OwnedFd, fifo: &OwnedFd) -> Result<(), InitError> {
     };
     nix::unistd::write(&fd, b"0").map_err(sys("write exec fifo"))?;
     Ok(())
+}
+
+/// CVE-2019-5736: until execve, this process runs ferry's binary, and a
+/// container process could open it through `/proc/PID/exe` and later
+/// rewrite it. A non-dumpable process's /proc entries need CAP_SYS_PTRACE
+/// in the initial user namespace (our mm's), which no container has. It
+/// costs one prctl; execve makes the container's program dumpable again.
+/// Set only after GO: a non-dumpable child's /proc/PID/uid_map would no
+/// longer be writable by a rootless parent.
+pub(super) fn protect_binary() -> Result<(), InitError> {
+    syscall::set_dumpable(false).map_err(sys("make the init non-dumpable"))
 }

@@ -121,6 +121,7 @@ fn child(
     if sync::recv_msg(sock).map_err(sys("wait for parent"))? != sync::GO {
         syscall::exit_now(255);
     }
+    super::init::protect_binary()?;
     for (flag, file) in namespaces {
         if matches!(*flag, CloneFlags::CLONE_NEWPID | NEWTIME) {
             continue;
@@ -148,6 +149,12 @@ fn child(
     let mut ours: Vec<RawFd> = vec![sock.as_raw_fd()];
     ours.extend(plan.console_socket.as_ref().map(|s| s.as_raw_fd()));
     ours.extend(namespaces.iter().map(|(_, f)| f.as_raw_fd()));
-    let target = finalize::prepare(plan.process, plan.preserve_fds, &ours, plan.sigmask_reset)?;
+    let target = finalize::prepare(
+        plan.process,
+        plan.preserve_fds,
+        &ours,
+        plan.sigmask_reset,
+        None,
+    )?;
     finalize::exec(&target)
 }

@@ -13,7 +13,7 @@ mod init;
 pub mod join;
 mod sync;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::sys::signal::{Signal, kill};
@@ -43,6 +43,10 @@ pub enum ProcessError {
     Init(String),
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
     #[error("container init exited during set-up")]
     InitDied,
 }
@@ -63,6 +67,11 @@ pub struct InitPlan<'a> {
     pub no_new_keyring: bool,
     /// Unblock these signals in the init (the parent blocked them to forward).
     pub sigmask_reset: bool,
+    /// The compiled seccomp filter (and its agent), loaded by the init.
+    pub seccomp: Option<crate::seccomp::Seccomp>,
+    /// The container's cgroup: joined before GO (v2 by the parent, v1 by
+    /// the init itself right after GO), so before its cgroup namespace.
+    pub cgroup: Option<&'a crate::cgroups::Manager>,
 }
 
 /// Clone the init, map its ids and wait until it is set up. Returns its pid.
@@ -113,9 +122,12 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
             std::fs::write(format!("/proc/{pid}/oom_score_adj"), score.to_string())
                 .map_err(|e| ProcessError::Init(format!("set oom_score_adj {score}: {e}")))?;
         }
+        if let Some(cg) = plan.cgroup {
+            cg.apply(pid)?;
+        }
         let go = [sync::GO, pid.to_string().as_bytes()].concat();
         sync::send_msg(&parent_sock, &go).map_err(|_| ProcessError::InitDied)?;
-        let mut msg = sync::recv_msg(&parent_sock).map_err(|_| ProcessError::InitDied)?;
+        let mut msg = recv_from_init(&parent_sock, plan, pid)?;
         if msg == sync::HOOKS {
             let hooks = spec.hooks().as_ref();
             let annotations = spec.annotations().clone().unwrap_or_default();
@@ -137,7 +149,7 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
                 &state,
             )?;
             sync::send_msg(&parent_sock, sync::GO).map_err(|_| ProcessError::InitDied)?;
-            msg = sync::recv_msg(&parent_sock).map_err(|_| ProcessError::InitDied)?;
+            msg = recv_from_init(&parent_sock, plan, pid)?;
         }
         match msg.split_first() {
             Some((b'R', _)) => Ok(()),
@@ -152,6 +164,23 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
         return Err(e);
     }
     Ok(pid)
+}
+
+/// The init's next message; a seccomp listener fd it sends on the way is
+/// handed to the seccomp agent here.
+fn recv_from_init(sock: &OwnedFd, plan: &InitPlan, pid: Pid) -> Result<Vec<u8>, ProcessError> {
+    loop {
+        let (msg, fd) =
+            crate::seccomp::agent::recv_fd(sock).map_err(|_| ProcessError::InitDied)?;
+        if msg != sync::SECCOMP {
+            return Ok(msg);
+        }
+        let agent = plan.seccomp.as_ref().and_then(|s| s.agent.as_ref());
+        let (Some(fd), Some(agent)) = (fd, agent) else {
+            return Err(ProcessError::InitDied);
+        };
+        agent.send(pid.as_raw(), fd.as_fd())?;
+    }
 }
 
 /// Kill and reap an init that failed during set-up.

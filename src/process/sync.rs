@@ -12,6 +12,9 @@ pub const GO: &[u8] = b"G";
 pub const HOOKS: &[u8] = b"H";
 /// Init to parent: set up and waiting for `start`.
 pub const READY: &[u8] = b"R";
+/// Init to parent: the seccomp listener fd is attached (`SCM_RIGHTS`);
+/// hand it to the seccomp agent. No reply.
+pub const SECCOMP: &[u8] = b"S";
 /// Init to parent: set up failed; the rest of the message says why.
 pub const ERROR: u8 = b'E';
 

@@ -72,18 +72,18 @@ impl Agent {
             source,
         };
         let stream = UnixStream::connect(&self.path).map_err(err)?;
-        send_fd(&stream, &self.payload(pid), listener).map_err(err)
+        send_fd(&stream, &self.payload(pid), listener).map_err(|e| err(e.into()))
     }
 }
 
 /// Send `payload` with `fd` attached (`SCM_RIGHTS`), as one message.
-pub fn send_fd(sock: &impl AsRawFd, payload: &[u8], fd: BorrowedFd<'_>) -> std::io::Result<()> {
+pub fn send_fd(sock: &impl AsRawFd, payload: &[u8], fd: BorrowedFd<'_>) -> nix::Result<()> {
     let fds = [fd.as_raw_fd()];
     let iov = [IoSlice::new(payload)];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let n = sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)?;
     if n != payload.len() {
-        return Err(std::io::Error::other("short write"));
+        return Err(nix::Error::EMSGSIZE);
     }
     Ok(())
 }

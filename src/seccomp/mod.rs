@@ -27,14 +27,17 @@ mod bpf_eval;
 mod tests;
 
 use std::os::fd::OwnedFd;
+use std::path::Path;
 
 use oci_spec::runtime::{
-    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator, Spec,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::syscall;
+
+pub use agent::Agent;
 
 /// Why a seccomp profile cannot be compiled, loaded or handed over.
 #[derive(Debug, thiserror::Error)]
@@ -229,4 +232,38 @@ pub fn precheck(config: &Value) -> Result<(), SeccompError> {
 
 fn parses<T: DeserializeOwned>(name: &str) -> bool {
     serde_json::from_value::<T>(Value::String(name.to_owned())).is_ok()
+}
+
+/// A container's seccomp set-up, prepared by the parent before the clone.
+#[derive(Debug, Clone)]
+pub struct Seccomp {
+    pub filter: Filter,
+    /// Where the listener fd goes, when the filter notifies.
+    pub agent: Option<Agent>,
+}
+
+impl Seccomp {
+    /// Compile the container's `linux.seccomp`, if it has one.
+    pub fn for_container(
+        spec: &Spec,
+        id: &str,
+        bundle: &Path,
+    ) -> Result<Option<Seccomp>, SeccompError> {
+        let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+            return Ok(None);
+        };
+        let filter = Filter::compile(profile)?;
+        let agent = match profile.listener_path() {
+            Some(path) if filter.notify() => Some(Agent::new(
+                path,
+                profile.listener_metadata().as_deref(),
+                id,
+                bundle,
+                spec.version(),
+                &spec.annotations().clone().unwrap_or_default().into_iter().collect(),
+            )),
+            _ => None,
+        };
+        Ok(Some(Seccomp { filter, agent }))
+    }
 }

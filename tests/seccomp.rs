@@ -1,0 +1,364 @@
+//! Seccomp on real containers: each action, argument conditions, the filter
+//! count the container sees, the notify agent, podman's default profile and
+//! the errors for bad profiles.
+#[macro_use]
+mod common;
+
+use std::io::IoSliceMut;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+
+/// A bundle whose process runs `script` under `seccomp`.
+fn bundle(name: &str, script: &str, seccomp: Value) -> Bundle {
+    let mut b = Bundle::new(name);
+    b.readonly_root(false);
+    b.sh(script);
+    b.set("/linux/seccomp", seccomp);
+    b
+}
+
+fn errno_rule(names: &[&str], errno: i32) -> Value {
+    json!({"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": errno})
+}
+
+#[test]
+fn blocked_mkdir_gets_the_asked_errno() {
+    require_root!();
+    for (errno, text) in [
+        (libc::EPERM, "Operation not permitted"),
+        (libc::EACCES, "Permission denied"),
+    ] {
+        let b = bundle(
+            "sc-errno",
+            "mkdir /tmp/d; echo rc=$?; touch /tmp/f && echo touched",
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [errno_rule(&["mkdir", "mkdirat"], errno)]}),
+        );
+        let o = b.run(&[]);
+        assert!(o.success(), "{}", o.describe());
+        assert!(o.stdout.contains("rc=1") && o.stdout.contains("touched"), "{}", o.describe());
+        assert!(o.stderr.contains(text), "want {text:?}:\n{}", o.describe());
+        assert!(!b.rootfs().join("tmp/d").exists());
+    }
+}
+
+#[test]
+fn kill_actions_kill_with_sigsys() {
+    require_root!();
+    for action in ["SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS"] {
+        let b = bundle(
+            "sc-kill",
+            "exec mkdir /tmp/d",
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [{"names": ["mkdir", "mkdirat"], "action": action}]}),
+        );
+        let o = b.run(&[]);
+        assert_eq!(o.code(), 128 + libc::SIGSYS, "{action}: {}", o.describe());
+        assert!(!b.rootfs().join("tmp/d").exists());
+    }
+}
+
+#[test]
+fn trap_sends_sigsys_and_errno_zero_fakes_success() {
+    require_root!();
+    let b = bundle(
+        "sc-trap",
+        "mkdir /tmp/fake; echo fake=$?; test -d /tmp/fake || echo absent; exec rmdir /tmp",
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            errno_rule(&["mkdir", "mkdirat"], 0),
+            {"names": ["rmdir"], "action": "SCMP_ACT_TRAP"}]}),
+    );
+    let o = b.run(&[]);
+    assert_eq!(o.code(), 128 + libc::SIGSYS, "{}", o.describe());
+    assert!(o.stdout.contains("fake=0") && o.stdout.contains("absent"), "{}", o.describe());
+}
+
+/// Lines of the kernel log that record a SECCOMP_RET_LOG of mkdir.
+fn logged_mkdirs() -> Option<usize> {
+    let out = std::process::Command::new("dmesg").output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let n = libc::SYS_mkdir;
+    Some(
+        text.lines()
+            .filter(|l| l.contains("code=0x7ffc0000") && l.contains(&format!("syscall={n} ")))
+            .count(),
+    )
+}
+
+#[test]
+fn log_logs_and_the_call_still_succeeds() {
+    require_root!();
+    let before = logged_mkdirs();
+    let b = bundle(
+        "sc-log",
+        "mkdir /tmp/logged && echo made",
+        json!({"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_LOG"}]}),
+    );
+    let o = b.run(&[]);
+    assert!(o.success() && o.stdout.contains("made"), "{}", o.describe());
+    assert!(b.rootfs().join("tmp/logged").is_dir());
+    if let Some(before) = before {
+        let logged = wait_until(Duration::from_secs(5), || {
+            logged_mkdirs().is_some_and(|n| n > before)
+        });
+        assert!(logged, "no audit line for the logged mkdir in dmesg");
+    }
+}
+
+#[test]
+fn argument_conditions_match_only_the_asked_values() {
+    require_root!();
+    let b = bundle(
+        "sc-args",
+        "linux32 true; echo l32=$?; linux64 true; echo l64=$?; nc 127.0.0.1 9; nc ::1 9; true",
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            // personality(PER_LINUX32) only; linux64 asks PER_LINUX (0).
+            {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EACCES,
+             "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+            // socket(AF_INET, ...) only, not AF_INET6.
+            {"names": ["socket"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EPROTONOSUPPORT,
+             "args": [{"index": 0, "value": libc::AF_INET, "op": "SCMP_CMP_EQ"}]}]}),
+    );
+    let o = b.run(&[]);
+    assert!(o.success(), "{}", o.describe());
+    assert!(o.stdout.contains("l32=1") && o.stdout.contains("l64=0"), "{}", o.describe());
+    assert!(o.stderr.contains("personality(0x8): Permission denied"), "{}", o.describe());
+    let refused: Vec<&str> = o.stderr.lines().filter(|l| l.contains("not supported")).collect();
+    assert_eq!(refused.len(), 1, "only the AF_INET socket fails:\n{}", o.describe());
+}
+
+#[test]
+fn the_process_sees_exactly_one_filter_with_and_without_nnp() {
+    require_root!();
+    for nnp in [true, false] {
+        let mut b = bundle(
+            "sc-status",
+            "grep -E '^(Seccomp|Seccomp_filters|NoNewPrivs):' /proc/self/status",
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [errno_rule(&["kexec_load"], libc::EPERM)]}),
+        );
+        b.set("/process/noNewPrivileges", json!(nnp));
+        let o = b.run(&[]);
+        assert!(o.success(), "{}", o.describe());
+        let st = parse_status(&o.stdout);
+        assert_eq!(st.get("Seccomp").map(String::as_str), Some("2"), "{}", o.stdout);
+        assert_eq!(st.get("Seccomp_filters").map(String::as_str), Some("1"), "{}", o.stdout);
+        let want_nnp = if nnp { "1" } else { "0" };
+        assert_eq!(st.get("NoNewPrivs").map(String::as_str), Some(want_nnp), "{}", o.stdout);
+    }
+}
+
+#[test]
+fn without_seccomp_there_is_no_filter() {
+    require_root!();
+    let mut b = Bundle::new("sc-none");
+    let out = b.output("grep -E '^Seccomp' /proc/self/status");
+    assert_eq!(parse_status(&out).get("Seccomp").map(String::as_str), Some("0"));
+}
+
+/// Podman's profile for the bundle's capabilities, as podman converts it.
+fn podman_profile(b: &Bundle) -> Option<Value> {
+    let path = Path::new("/usr/share/containers/seccomp.json");
+    let p: Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let caps: Vec<String> = b.get("/process/capabilities/bounding").as_array()?
+        .iter().filter_map(|c| c.as_str().map(str::to_owned)).collect();
+    let list = |v: &Value| -> Vec<String> {
+        v.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_owned)).collect()
+    };
+    let mut syscalls = Vec::new();
+    for s in p["syscalls"].as_array()? {
+        let arches = list(&s["includes"]["arches"]);
+        if list(&s["includes"]["caps"]).iter().any(|c| !caps.contains(c))
+            || list(&s["excludes"]["caps"]).iter().any(|c| caps.contains(c))
+            || (!arches.is_empty() && !arches.iter().any(|a| a == "amd64"))
+            || list(&s["excludes"]["arches"]).iter().any(|a| a == "amd64")
+        {
+            continue;
+        }
+        let mut s = s.clone();
+        for k in ["includes", "excludes", "comment"] {
+            s.as_object_mut()?.remove(k);
+        }
+        syscalls.push(s);
+    }
+    Some(json!({
+        "defaultAction": p["defaultAction"],
+        "defaultErrnoRet": p["defaultErrnoRet"],
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": syscalls,
+    }))
+}
+
+#[test]
+fn podmans_default_profile_loads_and_busybox_runs() {
+    require_root!();
+    for nnp in [true, false] {
+        let mut b = bundle("sc-podman", "", json!(null));
+        let Some(profile) = podman_profile(&b) else {
+            eprintln!("skipping: /usr/share/containers/seccomp.json missing");
+            return;
+        };
+        b.set("/linux/seccomp", profile);
+        b.set("/process/noNewPrivileges", json!(nnp));
+        b.sh("ls / >/dev/null && mkdir /tmp/d && echo hi > /tmp/d/f && cat /tmp/d/f \
+              && grep '^Seccomp:' /proc/self/status; unshare -r true; echo unshare=$?");
+        let o = b.run(&[]);
+        assert!(o.success(), "{}", o.describe());
+        assert!(o.stdout.contains("hi\nSeccomp:\t2"), "{}", o.describe());
+        // unshare is not in the profile without CAP_SYS_ADMIN: EPERM/ENOSYS.
+        assert!(o.stdout.contains("unshare=1"), "{}", o.describe());
+    }
+}
+
+#[test]
+fn bad_profiles_fail_create_cleanly_and_leave_nothing() {
+    require_root!();
+    let cases = [
+        (json!({"defaultAction": "SCMP_ACT_BOGUS"}), "unknown seccomp action \"SCMP_ACT_BOGUS\""),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"],
+                   "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_XOR"}]}]}),
+            "unknown seccomp operator \"SCMP_CMP_XOR\"",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/nonexistent"}),
+            "SCMP_ACT_NOTIFY cannot be the default seccomp action",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+            "SCMP_ACT_NOTIFY rules need linux.seccomp.listenerPath",
+        ),
+    ];
+    for (profile, msg) in cases {
+        let b = bundle("sc-bad", "true", profile);
+        let o = b.ferry(&["create", "--bundle", b.dir_str(), &b.id]);
+        o.assert_one_line_error(Some(msg));
+        b.assert_state_root_empty();
+    }
+}
+
+#[test]
+fn unreachable_agent_fails_create_and_leaves_nothing() {
+    require_root!();
+    let b = bundle(
+        "sc-noagent",
+        "true",
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/nonexistent/agent.sock",
+               "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+    );
+    let o = b.ferry(&["create", "--bundle", b.dir_str(), &b.id]);
+    o.assert_clean_error(Some("/nonexistent/agent.sock"));
+    b.assert_state_root_empty();
+}
+
+// ---------------------------------------------------------------------------
+// A tiny seccomp agent
+// ---------------------------------------------------------------------------
+
+/// What the agent saw.
+struct AgentLog {
+    payload: Value,
+    /// Syscall numbers it was asked about, in order.
+    calls: Vec<i32>,
+}
+
+/// Accept one connection on `listener`, take the fd, and answer
+/// notifications: the first with `-EXDEV`, later ones with success (the
+/// call is not run), until the container is gone.
+fn run_agent(listener: UnixListener) -> AgentLog {
+    let (conn, _) = listener.accept().expect("accept");
+    let mut buf = vec![0u8; 65536];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let msg = nix::sys::socket::recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .expect("recvmsg");
+    let mut fd = None;
+    for c in msg.cmsgs().expect("cmsgs") {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the kernel installed these fds for us.
+            fd = fds.first().map(|f| unsafe { OwnedFd::from_raw_fd(*f) });
+        }
+    }
+    let n = msg.bytes;
+    let payload: Value = serde_json::from_slice(&buf[..n]).expect("payload is JSON");
+    let fd = fd.expect("an fd with the payload");
+    let mut calls = Vec::new();
+    loop {
+        let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, 15_000) };
+        if r <= 0 || pfd.revents & libc::POLLIN == 0 {
+            break; // timeout, or POLLHUP: no process uses the filter any more
+        }
+        // SAFETY: zeroed plain-data structs the kernel fills or reads.
+        let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+        // SAFETY: RECV writes one seccomp_notif into `req`.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) } != 0 {
+            continue; // the caller went away
+        }
+        calls.push(req.data.nr);
+        let mut resp: libc::seccomp_notif_resp = unsafe { std::mem::zeroed() };
+        resp.id = req.id;
+        resp.error = if calls.len() == 1 { -libc::EXDEV } else { 0 };
+        // SAFETY: SEND reads one seccomp_notif_resp.
+        unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) };
+    }
+    AgentLog { payload, calls }
+}
+
+#[test]
+fn notify_reaches_the_agent_which_answers_the_calls() {
+    require_root!();
+    for nnp in [true, false] {
+        let mut b = bundle(
+            "sc-notify",
+            "mkdir /tmp/a; echo a=$?; mkdir /tmp/b; echo b=$?; test -d /tmp/b || echo b-absent; \
+             mkdir -p /tmp; echo done",
+            json!(null),
+        );
+        let sock = b.path("agent.sock");
+        let listener = UnixListener::bind(&sock).unwrap();
+        b.set("/process/noNewPrivileges", json!(nnp));
+        b.set("/linux/seccomp", json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock,
+            "listenerMetadata": "from-the-test",
+            "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}],
+        }));
+        b.set("/annotations", json!({"org.example.k": "v"}));
+        let agent = std::thread::spawn(move || run_agent(listener));
+        let o = b.run(&[]);
+        let log = agent.join().expect("agent thread");
+        assert!(o.success(), "{}", o.describe());
+        assert!(o.stderr.contains("Invalid cross-device link"), "{}", o.describe());
+        assert!(o.stdout.contains("a=1\nb=0\nb-absent\ndone"), "{}", o.describe());
+        assert!(log.calls.len() >= 2, "agent saw {:?}", log.calls);
+        let mkdirs = [libc::SYS_mkdir as i32, libc::SYS_mkdirat as i32];
+        assert!(log.calls.iter().all(|nr| mkdirs.contains(nr)), "{:?}", log.calls);
+        let p = &log.payload;
+        assert_eq!(p["fds"], json!(["seccompFd"]), "{p}");
+        assert_eq!(p["metadata"], "from-the-test", "{p}");
+        assert!(p["pid"].as_i64().unwrap_or(0) > 0, "{p}");
+        assert_eq!(p["state"]["id"], b.id.as_str(), "{p}");
+        assert_eq!(p["state"]["pid"], p["pid"], "{p}");
+        assert_eq!(p["state"]["status"], "creating", "{p}");
+        assert_eq!(p["state"]["bundle"], b.dir_str(), "{p}");
+        assert_eq!(p["state"]["annotations"]["org.example.k"], "v", "{p}");
+        assert_eq!(p["ociVersion"], b.get("/ociVersion").clone(), "{p}");
+    }
+}

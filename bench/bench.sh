@@ -5,6 +5,11 @@
 #   N=10 bench/bench.sh
 #   FERRY=/path/to/ferry RUNTIMES="ferry crun" MODES=root bench/bench.sh
 #
+# Modes: root, rootless, and seccomp (as root, with podman's default seccomp
+# profile from /usr/share/containers/seccomp.json, package
+# golang-github-containers-common, converted for the bundle's capabilities
+# the way podman does it).
+#
 # All runtimes get the same bundle (busybox rootfs, config from `runc spec`
 # with terminal=false and args ["/bin/true"]) and their own --root. Cycles are
 # interleaved (A B C, C B A, ...) so drift hits every runtime alike. The
@@ -20,7 +25,7 @@ N=${N:-50}
 WARMUP=${WARMUP:-2}
 TEST_USER=${FERRY_TEST_USER:-ferrytest}
 RUNTIMES=${RUNTIMES:-"ferry runc crun"}
-MODES=${MODES:-"root rootless"}
+MODES=${MODES:-"root rootless seccomp"}
 
 now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
 
@@ -162,6 +167,30 @@ jq --arg root "$T/rootfs" \
     "$T/bundle-root/config.json" >"$T/bundle-root/c.json"
 mv "$T/bundle-root/c.json" "$T/bundle-root/config.json"
 
+# Podman's default profile as an OCI profile: keep the rules whose
+# includes/excludes (capabilities, arches) fit this bundle on amd64.
+have_seccomp=0
+podman_profile=/usr/share/containers/seccomp.json
+if [ -r "$podman_profile" ]; then
+    have_seccomp=1
+    mkdir -p "$T/bundle-seccomp"
+    jq --slurpfile prof "$podman_profile" '
+        (.process.capabilities.bounding // []) as $caps
+        | $prof[0] as $p
+        | .linux.seccomp = {
+            defaultAction: $p.defaultAction,
+            defaultErrnoRet: $p.defaultErrnoRet,
+            architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            syscalls: [$p.syscalls[]
+              | select(all(.includes.caps[]?; . as $c | $caps | index($c)))
+              | select(any(.excludes.caps[]?; . as $c | $caps | index($c)) | not)
+              | select((.includes.arches // []) as $a | $a == [] or ($a | index("amd64")))
+              | select((.excludes.arches // []) | index("amd64") | not)
+              | del(.includes, .excludes, .comment)]
+          }' "$T/bundle-root/config.json" >"$T/bundle-seccomp/config.json"
+    chmod -R a+rX "$T/bundle-seccomp"
+fi
+
 have_user=0
 if uid=$(id -u "$TEST_USER" 2>/dev/null) && gid=$(id -g "$TEST_USER" 2>/dev/null); then
     have_user=1
@@ -189,8 +218,8 @@ for mode in $MODES; do
     out=$T/data-$mode.txt
     specs=()
     for rt in $RUNTIMES; do
-        if [ "$mode" = root ]; then
-            specs+=("$rt=$(bin_of "$rt")=$T/state-root/$rt")
+        if [ "$mode" = root ] || [ "$mode" = seccomp ]; then
+            specs+=("$rt=$(bin_of "$rt")=$T/state-$mode/$rt")
         else
             specs+=("$rt=$(bin_of "$rt")=$T/rl/state/$rt")
         fi
@@ -200,6 +229,14 @@ for mode in $MODES; do
         : >"$out"
         mkdir -p "$T/state-root"
         "$T/bench.sh" --worker "$T/bundle-root" "$out" "$N" "$WARMUP" "${specs[@]}"
+    elif [ "$mode" = seccomp ]; then
+        if [ "$have_seccomp" = 0 ]; then
+            echo "bench: $podman_profile missing (run scripts/deps.sh): no seccomp rows" >&2
+            continue
+        fi
+        : >"$out"
+        mkdir -p "$T/state-seccomp"
+        "$T/bench.sh" --worker "$T/bundle-seccomp" "$out" "$N" "$WARMUP" "${specs[@]}"
     elif [ "$have_user" = 1 ]; then
         out=$T/rl/data-$mode.txt
         : >"$out"
@@ -265,3 +302,17 @@ for mode in $MODES; do
     printf '%-9s ferry/crun = %-6s ferry/runc = %-6s (runc/crun = %s)\n' "$mode" \
         "$(ratio "$f" "$c")" "$(ratio "$f" "$r")" "$(ratio "$r" "$c")"
 done
+case " $MODES " in
+    *" root "*" seccomp "* | *" seccomp "*" root "*)
+        # What podman's profile adds to one create+start+delete, per runtime.
+        line="seccomp overhead (mean ms):"
+        for rt in $RUNTIMES; do
+            MODE_=seccomp RT_=$rt; a=$(mean_of)
+            MODE_=root RT_=$rt; b=$(mean_of)
+            if [ -n "$a" ] && [ -n "$b" ]; then
+                line="$line $rt $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%+.2f", a - b }')"
+            fi
+        done
+        echo "$line"
+        ;;
+esac

@@ -10,7 +10,9 @@ set -euo pipefail
 
 TEST_USER=${FERRY_TEST_USER:-ferrytest}
 TEST_UID=1500
-PACKAGES=(busybox-static uidmap runc crun hyperfine strace jq util-linux)
+# golang-github-containers-common ships podman's default seccomp profile
+# (/usr/share/containers/seccomp.json) for the seccomp tests and bench.
+PACKAGES=(busybox-static uidmap runc crun hyperfine strace jq util-linux golang-github-containers-common)
 
 log() { echo "deps: $*" >&2; }
 

@@ -37,8 +37,16 @@ fn cwd_through_proc_fd_is_refused() {
         b.set("/process/cwd", json!(format!("/proc/self/fd/{fd}")));
         b.args(&["sh", "-c", "pwd; ls"]);
         let out = b.run(&[]);
-        assert!(!out.success(), "cwd /proc/self/fd/{fd} was accepted:\n{}", out.describe());
-        assert!(out.stderr.contains("cwd"), "error must name the cwd:\n{}", out.describe());
+        assert!(
+            !out.success(),
+            "cwd /proc/self/fd/{fd} was accepted:\n{}",
+            out.describe()
+        );
+        assert!(
+            out.stderr.contains("cwd"),
+            "error must name the cwd:\n{}",
+            out.describe()
+        );
         b.assert_state_root_empty();
     }
 }

@@ -133,7 +133,7 @@ mod tests {
     fn reads_own_start_time() {
         let me = std::process::id() as i32;
         let (state, start) = process_start_time(me).unwrap();
-        assert_eq!(state, 'R');
+        assert!(state != 'Z' && state != 'X', "{state}");
         assert!(start > 0);
         assert_eq!(process_start_time(me).unwrap().1, start);
     }

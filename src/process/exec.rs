@@ -74,7 +74,10 @@ mod tests {
         assert!(err.contains("executable file not found in $PATH"), "{err}");
         let err = lookup("/no/such/file", &env).unwrap_err();
         assert!(err.contains("no such file or directory"), "{err}");
-        let err = lookup("/etc/hostname", &env).unwrap_err();
+        let plain = std::env::temp_dir().join(format!("ferry-noexec-{}", std::process::id()));
+        std::fs::write(&plain, "").unwrap();
+        let err = lookup(plain.to_str().unwrap(), &env).unwrap_err();
+        std::fs::remove_file(&plain).unwrap();
         assert!(err.contains("permission denied"), "{err}");
     }
 }

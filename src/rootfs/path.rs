@@ -55,17 +55,24 @@ impl Root {
     }
 
     /// Resolve `path`, creating missing directories (mode `mode`) on the way.
+    /// A dangling symlink on the way is followed (inside the root) and its
+    /// target created, as `mkdir -p` would.
     pub fn mkdir_all(&self, path: &Path, mode: Mode) -> Result<OwnedFd, Errno> {
+        self.mkdir_all_depth(path, mode, 0)
+    }
+
+    fn mkdir_all_depth(&self, path: &Path, mode: Mode, depth: u32) -> Result<OwnedFd, Errno> {
         match self.resolve(path) {
             Err(Errno::ENOENT) => {}
             other => return other,
         }
-        let mut cur = self
-            .fd
-            .try_clone()
-            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)))?;
+        if depth > 40 {
+            return Err(Errno::ELOOP);
+        }
+        let mut cur = self.resolve(Path::new("/"))?;
         let mut sofar = PathBuf::new();
         for comp in relative(path).components() {
+            let parent = sofar.clone();
             sofar.push(comp);
             let Component::Normal(name) = comp else {
                 cur = self.resolve(&sofar)?;
@@ -75,10 +82,17 @@ impl Root {
                 Ok(fd) => fd,
                 Err(Errno::ENOENT) => {
                     match mkdirat(cur.as_fd(), name, mode) {
-                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Ok(()) => self.resolve(&sofar)?,
+                        Err(Errno::EEXIST) => {
+                            // A dangling symlink: create what it points to.
+                            let target = nix::fcntl::readlinkat(cur.as_fd(), name)?;
+                            let target = Path::new(&target);
+                            let full = if target.is_absolute() { target.to_path_buf() } else { parent.join(target) };
+                            self.mkdir_all_depth(&full, mode, depth + 1)?;
+                            self.resolve(&sofar)?
+                        }
                         Err(e) => return Err(e),
                     }
-                    self.resolve(&sofar)?
                 }
                 Err(e) => return Err(e),
             };

@@ -67,9 +67,9 @@ impl Agent {
 
     /// Connect to the agent and send it the listener fd.
     pub fn send(&self, pid: i32, listener: BorrowedFd<'_>) -> Result<(), SeccompError> {
-        let err = |source| SeccompError::Agent {
+        let err = |error| SeccompError::Agent {
             path: self.path.display().to_string(),
-            source,
+            error,
         };
         let stream = UnixStream::connect(&self.path).map_err(err)?;
         send_fd(&stream, &self.payload(pid), listener).map_err(|e| err(e.into()))

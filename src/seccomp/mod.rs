@@ -80,11 +80,8 @@ pub enum SeccompError {
     #[error("load seccomp filter: {0}")]
     Load(nix::Error),
     /// The seccomp agent could not be reached or did not take the fd.
-    #[error("send seccomp fd to {path}: {source}")]
-    Agent {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("send seccomp fd to {path}: {error}")]
+    Agent { path: String, error: std::io::Error },
 }
 
 /// A compiled filter, ready to load.
@@ -260,7 +257,12 @@ impl Seccomp {
                 id,
                 bundle,
                 spec.version(),
-                &spec.annotations().clone().unwrap_or_default().into_iter().collect(),
+                &spec
+                    .annotations()
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
             )),
             _ => None,
         };

@@ -95,6 +95,33 @@ pub enum Command {
     Run(RunOpts),
     /// Run a new process inside a running container
     Exec(ExecOpts),
+    /// List the processes of a container
+    Ps {
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        id: String,
+        /// Options for ps(1) (default -ef)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Suspend every process of a container
+    Pause { id: String },
+    /// Resume a paused container
+    Resume { id: String },
+    /// Change a running container's resource limits
+    Update(UpdateOpts),
+    /// Print a container's resource usage and OOM events as JSON lines
+    Events {
+        /// Print the stats once and exit
+        #[arg(long)]
+        stats: bool,
+        /// Time between stats events
+        #[arg(long, default_value = "5s", value_name = "DURATION")]
+        interval: String,
+        id: String,
+    },
+    /// Print the features this runtime supports, as JSON
+    Features,
     /// Write a default config.json
     Spec {
         #[arg(short, long, value_name = "DIR")]
@@ -191,4 +218,62 @@ pub struct ExecOpts {
     /// Command and arguments (default: those of --process)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// `ferry update`: runc's flags; sizes take units (`512m`, `1g`), -1 is
+/// unlimited.
+#[derive(Args, Debug, Clone, Default)]
+pub struct UpdateOpts {
+    /// JSON file with the new linux.resources ("-" for stdin)
+    #[arg(short, long, value_name = "FILE")]
+    pub resources: Option<PathBuf>,
+    /// Memory limit
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    /// Kernel memory limit (ignored by current kernels)
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    pub kernel_memory: Option<String>,
+    /// Kernel TCP buffer memory limit
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    pub kernel_memory_tcp: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(long = "cpu-share", alias = "cpu-shares", value_name = "N")]
+    pub cpu_shares: Option<u64>,
+    /// CFS quota in microseconds per period (-1: none)
+    #[arg(long, value_name = "US", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CFS period in microseconds
+    #[arg(long, value_name = "US")]
+    pub cpu_period: Option<u64>,
+    /// Realtime period in microseconds
+    #[arg(long, value_name = "US")]
+    pub cpu_rt_period: Option<u64>,
+    /// Realtime runtime in microseconds
+    #[arg(long, value_name = "US", allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// CFS burst in microseconds
+    #[arg(long, value_name = "US")]
+    pub cpu_burst: Option<u64>,
+    /// SCHED_IDLE for the cgroup (0 or 1)
+    #[arg(long, value_name = "0|1")]
+    pub cpu_idle: Option<i64>,
+    /// CPUs to run on (e.g. 0-3,5)
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes to use (e.g. 0)
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_mems: Option<String>,
+    /// Maximum number of processes (-1: none)
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Block IO weight (10 to 1000)
+    #[arg(long, value_name = "N")]
+    pub blkio_weight: Option<u16>,
+    pub id: String,
 }

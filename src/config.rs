@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use nix::sched::CloneFlags;
 use oci_spec::runtime::Spec;
 use serde_json::Value;
 
@@ -27,6 +28,12 @@ pub enum ConfigError {
     /// A required part of the config is missing.
     #[error("config.json has no {0}")]
     Missing(&'static str),
+    /// A sysctl that would change the host.
+    #[error("sysctl {0:?} is not in a separate kernel namespace of the container")]
+    SharedSysctl(String),
+    /// A sysctl ferry does not know to be namespaced.
+    #[error("sysctl {0:?} is not namespaced and cannot be set for a container")]
+    UnsafeSysctl(String),
     /// `root.path` does not name a directory.
     #[error("rootfs {path} is not a directory: {reason}")]
     Rootfs { path: PathBuf, reason: String },
@@ -67,6 +74,39 @@ pub fn parse(data: &[u8]) -> Result<Spec, ConfigError> {
     }
     crate::seccomp::precheck(&value)?;
     serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
+}
+
+/// Check that every `linux.sysctl` key lives in a namespace the container
+/// has of its own (runc's rule), so writing it cannot change the host.
+pub fn check_sysctls(spec: &Spec, has: impl Fn(CloneFlags) -> bool) -> Result<(), ConfigError> {
+    let keys = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref());
+    for key in keys.into_iter().flatten().map(|(k, _)| k) {
+        let ipc = key.starts_with("fs.mqueue.")
+            || [
+                "kernel.msgmax",
+                "kernel.msgmnb",
+                "kernel.msgmni",
+                "kernel.sem",
+                "kernel.shmall",
+                "kernel.shmmax",
+                "kernel.shmmni",
+                "kernel.shm_rmid_forced",
+            ]
+            .contains(&key.as_str());
+        let flag = if ipc {
+            CloneFlags::CLONE_NEWIPC
+        } else if key.starts_with("net.") {
+            CloneFlags::CLONE_NEWNET
+        } else if key == "kernel.hostname" || key == "kernel.domainname" {
+            CloneFlags::CLONE_NEWUTS
+        } else {
+            return Err(ConfigError::UnsafeSysctl(key.clone()));
+        };
+        if !has(flag) {
+            return Err(ConfigError::SharedSysctl(key.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// The absolute path of the container's root filesystem.

@@ -137,3 +137,502 @@ fn memory_limit_visible_inside() {
         b.output("cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max");
     assert_eq!(out, format!("{}\n40\n", 32 * 1024 * 1024));
 }
+
+// ---------------------------------------------------------------------------
+// Enforcement, commands and errors.
+// ---------------------------------------------------------------------------
+
+/// A bundle placed in `/ferry-tests-ID` (removed by the test's checks).
+fn cg_bundle(name: &str) -> (Bundle, String) {
+    let mut b = Bundle::new(name);
+    let path = format!("/ferry-tests-{}", b.id);
+    b.set("/linux/cgroupsPath", json!(path));
+    (b, path)
+}
+
+/// No directory of `path` is left in any v1 hierarchy.
+fn assert_no_cgroup(path: &str) {
+    for ctrl in [
+        "memory", "pids", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio", "systemd",
+    ] {
+        let d = cg_dir(ctrl, path);
+        assert!(
+            wait_until(SHORT, || !d.exists()),
+            "cgroup {} left behind",
+            d.display()
+        );
+    }
+}
+
+fn read_cg(ctrl: &str, path: &str, file: &str) -> String {
+    fs::read_to_string(cg_dir(ctrl, path).join(file))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn pids_limit_stops_a_fork_loop() {
+    require_root!();
+    if !v1() {
+        return;
+    }
+    let (mut b, _) = cg_bundle("cgforkloop");
+    b.set("/linux/resources/pids", json!({"limit": 8}));
+    b.sh("i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done; cat /sys/fs/cgroup/pids/pids.current; kill $(jobs -p) 2>/dev/null; true");
+    let o = b.run(&[]);
+    assert!(o.success(), "{}", o.describe());
+    let current: u32 = o.stdout.trim().parse().unwrap_or(99);
+    assert!(
+        current <= 8,
+        "pids.current {current} above the limit:\n{}",
+        o.describe()
+    );
+    assert!(
+        o.stderr.contains("fork"),
+        "forks should have failed:\n{}",
+        o.describe()
+    );
+}
+
+#[test]
+fn memory_limit_oom_kills_and_events_reports_it() {
+    require_root!();
+    if !v1() {
+        return;
+    }
+    let (mut b, path) = cg_bundle("cgoom");
+    let limit = 32 * 1024 * 1024;
+    b.set(
+        "/linux/resources/memory",
+        json!({"limit": limit, "swap": limit}),
+    );
+    b.sh("sleep 1; head -c 200m /dev/zero | tail > /dev/null; echo status=$?; sleep 1");
+    b.create(&[]);
+    let events = b.spawn(&["events", "--interval", "500ms", &b.id]);
+    std::thread::sleep(Duration::from_millis(200));
+    let created = b.run_ok(&["start", &b.id]);
+    let _ = created;
+    b.wait_status("stopped", Duration::from_secs(20));
+    let ev = events.wait(Duration::from_secs(10));
+    let lines: Vec<Value> = ev
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|v| v["type"] == "oom" && v["id"] == b.id.as_str()),
+        "no oom event:\n{}",
+        ev.describe()
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|v| v["type"] == "stats" && v["data"]["memory"]["usage"]["limit"] == limit),
+        "no stats event with the memory limit:\n{}",
+        ev.describe()
+    );
+    b.run_ok(&["delete", &b.id]);
+    assert_no_cgroup(&path);
+}
+
+#[test]
+fn oom_kill_status_is_visible_in_the_container() {
+    require_root!();
+    if !v1() {
+        return;
+    }
+    let (mut b, path) = cg_bundle("cgoomrun");
+    b.set(
+        "/linux/resources/memory",
+        json!({"limit": 16 * 1024 * 1024}),
+    );
+    let out = b.output("head -c 100m /dev/zero | tail > /dev/null; echo status=$?");
+    assert_eq!(
+        out.trim(),
+        "status=137",
+        "tail should be SIGKILLed by the OOM killer"
+    );
+    assert_no_cgroup(&path);
+}
+
+#[test]
+fn pause_and_resume_use_the_freezer() {
+    require_root!();
+    if !v1() {
+        return;
+    }
+    let (mut b, path) = cg_bundle("cgpause");
+    b.args(&["sleep", "30"]);
+    b.create(&[]);
+    b.start();
+    b.run_ok(&["pause", &b.id]);
+    assert_eq!(b.status(), "paused");
+    assert_eq!(read_cg("freezer", &path, "freezer.state"), "FROZEN");
+    let list = b.run_ok(&["list", "--format", "json"]);
+    assert!(list.stdout.contains("\"paused\""), "{}", list.describe());
+    b.run_fail(&["pause", &b.id])
+        .assert_clean_error(Some("paused"));
+    b.run_fail(&["delete", &b.id])
+        .assert_clean_error(Some("paused"));
+    b.run_ok(&["resume", &b.id]);
+    assert_eq!(b.status(), "running");
+    assert_eq!(read_cg("freezer", &path, "freezer.state"), "THAWED");
+    b.run_fail(&["resume", &b.id])
+        .assert_clean_error(Some("not paused"));
+    // A paused container can still be force-deleted.
+    b.run_ok(&["pause", &b.id]);
+    b.run_ok(&["delete", "--force", &b.id]);
+    assert_no_cgroup(&path);
+}
+
+#[test]
+fn update_changes_live_limits() {
+    require_root!();
+    if !v1() {
+        return;
+    }
+    let (mut b, path) = cg_bundle("cgupdate");
+    b.set("/linux/resources/memory", json!({"limit": 64 << 20}));
+    b.args(&["sleep", "30"]);
+    b.create(&[]);
+    b.start();
+    b.run_ok(&[
+        "update",
+        "--memory",
+        "100m",
+        "--pids-limit",
+        "20",
+        "--cpu-share",
+        "256",
+        &b.id,
+    ]);
+    assert_eq!(
+        read_cg("memory", &path, "memory.limit_in_bytes"),
+        (100u64 << 20).to_string()
+    );
+    assert_eq!(read_cg("pids", &path, "pids.max"), "20");
+    assert_eq!(read_cg("cpu", &path, "cpu.shares"), "256");
+    // The engines' form: a resources document, from a file and from stdin.
+    let file = b.path("res.json");
+    fs::write(
+        &file,
+        r#"{"memory":{"limit":134217728},"cpu":{"quota":50000,"period":100000}}"#,
+    )
+    .unwrap();
+    b.run_ok(&["update", "--resources", file.to_str().unwrap(), &b.id]);
+    assert_eq!(
+        read_cg("memory", &path, "memory.limit_in_bytes"),
+        "134217728"
+    );
+    assert_eq!(read_cg("cpu", &path, "cpu.cfs_quota_us"), "50000");
+    fs::write(&file, r#"{"pids":{"limit":-1}}"#).unwrap();
+    let o = b.ferry_with(&["update", "--resources", "-", &b.id], |c| {
+        c.stdin(fs::File::open(&file).unwrap());
+    });
+    assert!(o.success(), "{}", o.describe());
+    assert_eq!(read_cg("pids", &path, "pids.max"), "max");
+    b.run_fail(&["update", "--memory", "-5", &b.id])
+        .assert_clean_error(Some("size"));
+    b.run_ok(&["delete", "--force", &b.id]);
+    assert_no_cgroup(&path);
+}
+
+#[test]
+fn ps_lists_the_container_processes() {
+    require_root!();
+    if !v1() {
+        return;
+    }
+    let (mut b, path) = cg_bundle("cgps");
+    b.sh("sleep 30 & exec sleep 31");
+    b.create(&[]);
+    b.start();
+    let init = b.pid();
+    let mut pids: Vec<i64> = Vec::new();
+    assert!(
+        wait_until(SHORT, || {
+            let o = b.run_ok(&["ps", "--format", "json", &b.id]);
+            pids = serde_json::from_str(&o.stdout).unwrap_or_default();
+            pids.len() == 2
+        }),
+        "ps should list 2 processes, got {pids:?}"
+    );
+    assert!(pids.contains(&(init as i64)));
+    let procs: Vec<i64> = read_cg("pids", &path, "cgroup.procs")
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    for p in &pids {
+        assert!(procs.contains(p), "{p} not in the cgroup {procs:?}");
+    }
+    let table = b.run_ok(&["ps", &b.id]);
+    assert!(
+        table.stdout.lines().next().unwrap_or("").contains("PID"),
+        "{}",
+        table.describe()
+    );
+    assert_eq!(table.stdout.lines().count(), 3, "{}", table.describe());
+    b.run_ok(&["delete", "--force", &b.id]);
+}
+
+#[test]
+fn kill_all_reaches_a_process_that_forked_away() {
+    require_root!();
+    if !v1() {
+        return;
+    }
+    // No pid namespace: only the cgroup knows the daemonized child.
+    let (mut b, path) = cg_bundle("cgkillall");
+    b.remove_ns("pid");
+    b.sh("setsid sh -c 'sleep 100 & exit 0'; exec sleep 101");
+    b.create(&[]);
+    b.start();
+    let mut pids: Vec<i32> = Vec::new();
+    assert!(wait_until(SHORT, || {
+        pids = read_cg("pids", &path, "cgroup.procs")
+            .lines()
+            .filter_map(|l| l.parse().ok())
+            .collect();
+        pids.len() == 2
+    }));
+    b.run_ok(&["kill", "--all", &b.id, "KILL"]);
+    for p in &pids {
+        assert!(
+            wait_until(SHORT, || !pid_alive(*p)),
+            "pid {p} survived kill --all"
+        );
+    }
+    b.run_ok(&["delete", &b.id]);
+    assert_no_cgroup(&path);
+}
+
+#[test]
+fn failed_creates_leave_no_cgroup() {
+    require_root!();
+    if !v1() {
+        return;
+    }
+    // Refused by the kernel after the cgroup was made.
+    let (mut b, path) = cg_bundle("cgfailkernel");
+    b.set("/linux/resources/cpu", json!({"shares": 1_000_000}));
+    b.args(&["true"]);
+    b.run_fail(&["create", "--bundle", b.dir_str(), &b.id])
+        .assert_clean_error(Some("cpu.shares"));
+    assert_no_cgroup(&path);
+    b.assert_no_state(&b.id);
+    // The init fails after it joined the cgroup.
+    let (mut b, path) = cg_bundle("cgfailinit");
+    b.args(&["/nonexistent/binary"]);
+    b.run_fail(&["create", "--bundle", b.dir_str(), &b.id])
+        .assert_clean_error(None);
+    assert_no_cgroup(&path);
+}
+
+#[test]
+fn bad_resource_values_are_clear_errors() {
+    require_root!();
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "/linux/resources/memory",
+            json!({"limit": -5}),
+            "memory.limit",
+        ),
+        ("/linux/resources/pids", json!({"limit": -7}), "pids.limit"),
+        (
+            "/linux/resources/memory",
+            json!({"swappiness": 200}),
+            "swappiness",
+        ),
+        (
+            "/linux/resources/devices",
+            json!([{"allow": true, "type": "x", "access": "rwm"}]),
+            "unknown variant",
+        ),
+        (
+            "/linux/resources/devices",
+            json!([{"allow": true, "type": "c", "access": "rwx"}]),
+            "device access",
+        ),
+        (
+            "/linux/resources/unified",
+            json!({"foo.bar": "1"}),
+            "unknown controller \"foo\"",
+        ),
+        (
+            "/linux/resources/blockIO",
+            json!({"weight": 5}),
+            "blockIO.weight",
+        ),
+        (
+            "/linux/resources/hugepageLimits",
+            json!([{"pageSize": "2M", "limit": 1}]),
+            "hugepage size",
+        ),
+    ];
+    for (ptr, value, needle) in cases {
+        let (mut b, path) = cg_bundle("cgbad");
+        b.set(ptr, value.clone());
+        b.args(&["true"]);
+        b.run_fail(&["create", "--bundle", b.dir_str(), &b.id])
+            .assert_one_line_error(Some(needle));
+        if v1() {
+            assert_no_cgroup(&path);
+        }
+    }
+}
+
+#[test]
+fn unavailable_controllers_are_named() {
+    require_root!();
+    if !v1() {
+        return;
+    }
+    let mounted = |c: &str| Path::new(CG).join(c).exists();
+    let mut cases: Vec<(&str, Value, &str)> = vec![];
+    if !mounted("hugetlb") {
+        cases.push((
+            "/linux/resources/hugepageLimits",
+            json!([{"pageSize": "2MB", "limit": 0}]),
+            "hugetlb",
+        ));
+    }
+    if !mounted("net_cls") && !mounted("net_cls,net_prio") {
+        cases.push(("/linux/resources/network", json!({"classID": 1}), "net_cls"));
+    }
+    cases.push((
+        "/linux/resources/unified",
+        json!({"memory.high": "1000000"}),
+        "v1",
+    ));
+    for (ptr, value, needle) in cases {
+        let (mut b, path) = cg_bundle("cgnoctl");
+        b.set(ptr, value);
+        b.args(&["true"]);
+        b.run_fail(&["create", "--bundle", b.dir_str(), &b.id])
+            .assert_one_line_error(Some(needle));
+        assert_no_cgroup(&path);
+    }
+}
+
+#[test]
+fn systemd_driver_without_systemd_is_refused() {
+    require_root!();
+    if Path::new("/run/systemd/system").exists() {
+        return;
+    }
+    let mut b = Bundle::new("cgsystemd");
+    b.set("/linux/cgroupsPath", json!("system.slice:ferry:x"));
+    b.args(&["true"]);
+    b.run_fail(&["--systemd-cgroup", "create", "--bundle", b.dir_str(), &b.id])
+        .assert_one_line_error(Some("systemd not running"));
+    b.assert_no_state(&b.id);
+}
+
+#[test]
+fn more_v1_limits_read_back() {
+    require_root!();
+    if !v1() {
+        return;
+    }
+    let (mut b, path) = cg_bundle("cgmore");
+    let dev = fs::read_to_string("/proc/partitions")
+        .unwrap_or_default()
+        .lines()
+        .skip(2)
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some((
+                f.first()?.parse::<i64>().ok()?,
+                f.get(1)?.parse::<i64>().ok()?,
+            ))
+        });
+    let mut blkio = json!({});
+    if let Some((maj, min)) = dev {
+        blkio = json!({"throttleReadBpsDevice": [{"major": maj, "minor": min, "rate": 1048576}]});
+    }
+    b.set(
+        "/linux/resources",
+        json!({
+            "devices": [{"allow": false, "access": "rwm"}],
+            "memory": {"limit": 64 << 20, "reservation": 32 << 20, "swap": 96 << 20, "swappiness": 10, "disableOOMKiller": true},
+            "cpu": {"shares": 300, "quota": 20000, "period": 50000, "cpus": "0", "mems": "0"},
+            "pids": {"limit": 77},
+            "blockIO": blkio
+        }),
+    );
+    b.args(&["sleep", "30"]);
+    b.create(&[]);
+    let checks = [
+        ("memory", "memory.limit_in_bytes", (64u64 << 20).to_string()),
+        (
+            "memory",
+            "memory.soft_limit_in_bytes",
+            (32u64 << 20).to_string(),
+        ),
+        (
+            "memory",
+            "memory.memsw.limit_in_bytes",
+            (96u64 << 20).to_string(),
+        ),
+        ("memory", "memory.swappiness", "10".into()),
+        ("cpu", "cpu.shares", "300".into()),
+        ("cpu", "cpu.cfs_quota_us", "20000".into()),
+        ("cpu", "cpu.cfs_period_us", "50000".into()),
+        ("cpuset", "cpuset.cpus", "0".into()),
+        ("pids", "pids.max", "77".into()),
+    ];
+    for (ctrl, file, want) in checks {
+        assert_eq!(read_cg(ctrl, &path, file), want, "{ctrl}/{file}");
+    }
+    assert!(read_cg("memory", &path, "memory.oom_control").contains("oom_kill_disable 1"));
+    if let Some((maj, min)) = dev {
+        assert_eq!(
+            read_cg("blkio", &path, "blkio.throttle.read_bps_device"),
+            format!("{maj}:{min} 1048576")
+        );
+    }
+    let devices = read_cg("devices", &path, "devices.list");
+    assert!(devices.contains("c 1:3 rwm"), "{devices}");
+    assert!(!devices.contains("a *:* rwm"), "{devices}");
+    let stats = b.run_ok(&["events", "--stats", &b.id]);
+    let ev: Value = serde_json::from_str(stats.stdout.trim()).expect("stats JSON");
+    assert_eq!(ev["type"], "stats");
+    assert_eq!(ev["data"]["pids"]["limit"], 77);
+    assert_eq!(ev["data"]["memory"]["usage"]["limit"], 64u64 << 20);
+    b.run_ok(&["delete", "--force", &b.id]);
+    assert_no_cgroup(&path);
+}
+
+#[test]
+fn devices_are_enforced_inside() {
+    require_root!();
+    if !v1() {
+        return;
+    }
+    let (mut b, path) = cg_bundle("cgdevices");
+    // Default list: /dev/null works; a block device node cannot be opened.
+    let out = b.output("echo x > /dev/null && echo null-ok; mknod /tmp/blk b 7 0 && (head -c1 /tmp/blk >/dev/null 2>&1 && echo blk-open || echo blk-denied)");
+    assert!(out.contains("null-ok"), "{out}");
+    assert!(out.contains("blk-denied"), "{out}");
+    assert_no_cgroup(&path);
+}
+
+#[test]
+fn features_document_is_json() {
+    let b = Bundle::new_raw("cgfeatures");
+    let o = b.run_ok(&["features"]);
+    let v: Value = serde_json::from_str(&o.stdout).expect("features JSON");
+    assert_eq!(v["ociVersionMax"], "1.2.1");
+    assert_eq!(v["linux"]["cgroup"]["v1"], true);
+    assert_eq!(v["linux"]["cgroup"]["v2"], true);
+    assert!(
+        v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "cgroup")
+    );
+}

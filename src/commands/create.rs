@@ -53,6 +53,15 @@ pub fn create(g: &GlobalOpts, o: &CreateOpts, caller: Caller) -> Result<Created>
     )?;
     // Compiled before anything exists: a bad profile leaves nothing behind.
     let seccomp = crate::seccomp::Seccomp::for_container(&spec, &o.id, &bundle)?;
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if o.console_socket.is_some() && !terminal {
+        bail!("--console-socket was given but process.terminal is false");
+    }
+    config::check_sysctls(&spec, |flag| namespaces.has(flag))?;
     let console_socket = match &o.console_socket {
         Some(path) => Some(connect(path)?),
         None => caller.console,
@@ -69,6 +78,12 @@ pub fn create(g: &GlobalOpts, o: &CreateOpts, caller: Caller) -> Result<Created>
     let fifo_path = dir.fifo_path();
     // World-writable for the write side only: the init may run as any uid.
     mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).context("create exec fifo")?;
+    // mkfifo's mode went through our umask.
+    std::fs::set_permissions(
+        &fifo_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o622),
+    )
+    .context("create exec fifo")?;
     let fifo = nix::fcntl::open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .context("open exec fifo")?;
 

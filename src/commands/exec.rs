@@ -30,13 +30,20 @@ pub fn exec(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
     } else {
         Some(block_signals()?)
     };
+    // The new process joins the container's cgroup before it may run.
+    let join_cgroup = |pid: nix::unistd::Pid| -> Result<(), crate::process::ProcessError> {
+        match &state.cgroup {
+            Some(cg) => Ok(cg.join(pid.as_raw())?),
+            None => Ok(()),
+        }
+    };
     let plan = ExecPlan {
         process: &process,
         init_pid: nix::unistd::Pid::from_raw(state.pid),
         console_socket,
         preserve_fds: o.preserve_fds,
         sigmask_reset: set.is_some(),
-        before_go: None,
+        before_go: Some(&join_cgroup),
     };
     let pid = join::spawn(&plan)?;
     if let Some(pid_file) = &o.pid_file {

@@ -2,13 +2,18 @@
 
 mod create;
 mod delete;
+mod events;
 mod exec;
+mod features;
 mod kill;
 mod list;
+mod pause;
+mod ps;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use anyhow::Result;
 
@@ -56,6 +61,20 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::List { format, quiet } => list::list(&store(g)?, format, quiet).map(|()| 0),
         Command::Run(o) => run::run(g, &o),
         Command::Exec(o) => exec::exec(g, &o),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps::ps(&store(g)?, &id, format, &ps_args).map(|()| 0),
+        Command::Pause { id } => pause::pause(&store(g)?, &id).map(|()| 0),
+        Command::Resume { id } => pause::resume(&store(g)?, &id).map(|()| 0),
+        Command::Update(o) => update::update(&store(g)?, &o).map(|()| 0),
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => events::events(&store(g)?, &id, stats, &interval).map(|()| 0),
+        Command::Features => features::features().map(|()| 0),
         Command::Spec { bundle, rootless } => spec::spec(bundle.as_deref(), rootless).map(|()| 0),
     }
 }

@@ -53,7 +53,13 @@ pub(super) fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitErr
 /// Run the init; never returns.
 pub fn run(plan: &InitPlan, sock: OwnedFd) -> ! {
     if let Err(e) = setup_and_exec(plan, &sock) {
-        sync::send_error(&sock, &e.to_string());
+        // After READY the parent no longer listens: stderr is all we have.
+        if !sync::send_error(&sock, &e.to_string()) {
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                format!("ferry: {e}\n").as_bytes(),
+            );
+        }
     }
     syscall::exit_now(1)
 }

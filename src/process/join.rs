@@ -83,7 +83,7 @@ pub fn spawn(plan: &ExecPlan) -> Result<Pid, ProcessError> {
         Forked::Child => {
             drop(parent_sock);
             if let Err(e) = child(plan, &namespaces, &child_sock) {
-                sync::send_error(&child_sock, &e.to_string());
+                let _ = sync::send_error(&child_sock, &e.to_string());
             }
             syscall::exit_now(255)
         }

@@ -102,7 +102,18 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
         source,
     })?;
 
-    let flags = plan.namespaces.clone_flags.bits() as u64;
+    let mut flags = plan.namespaces.clone_flags.bits() as u64;
+    if flags & libc::CLONE_NEWTIME as u64 != 0
+        && let Some(offsets) = linux
+            .and_then(|l| l.time_offsets().as_ref())
+            .filter(|o| !o.is_empty())
+    {
+        // Offsets can only be set before a process lives in the namespace,
+        // and clone3 would put the init there at once: unshare it for our
+        // children instead, set the offsets, and clone without the flag.
+        set_time_offsets(offsets)?;
+        flags &= !(libc::CLONE_NEWTIME as u64);
+    }
     let pid = match syscall::clone3_fork(flags).map_err(|source| ProcessError::Sys {
         what: "clone3",
         source,
@@ -170,8 +181,7 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
 /// handed to the seccomp agent here.
 fn recv_from_init(sock: &OwnedFd, plan: &InitPlan, pid: Pid) -> Result<Vec<u8>, ProcessError> {
     loop {
-        let (msg, fd) =
-            crate::seccomp::agent::recv_fd(sock).map_err(|_| ProcessError::InitDied)?;
+        let (msg, fd) = crate::seccomp::agent::recv_fd(sock).map_err(|_| ProcessError::InitDied)?;
         if msg != sync::SECCOMP {
             return Ok(msg);
         }
@@ -187,4 +197,31 @@ fn recv_from_init(sock: &OwnedFd, plan: &InitPlan, pid: Pid) -> Result<Vec<u8>, 
 fn reap(pid: Pid) {
     let _ = kill(pid, Signal::SIGKILL);
     let _ = waitpid(pid, None);
+}
+
+/// Make a time namespace for our children with `offsets` (clock name to
+/// seconds and nanoseconds, e.g. `monotonic`, `boottime`).
+fn set_time_offsets(
+    offsets: &std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>,
+) -> Result<(), ProcessError> {
+    let sys = |what| move |source| ProcessError::Sys { what, source };
+    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
+        libc::CLONE_NEWTIME,
+    ))
+    .map_err(sys("unshare the time namespace"))?;
+    let mut text = String::new();
+    for (clock, off) in offsets {
+        if !matches!(clock.as_str(), "monotonic" | "boottime") {
+            return Err(ProcessError::Init(format!(
+                "unknown clock {clock:?} in timeOffsets"
+            )));
+        }
+        text.push_str(&format!(
+            "{clock} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
+    }
+    std::fs::write("/proc/self/timens_offsets", text)
+        .map_err(|e| ProcessError::Init(format!("set time offsets: {e}")))
 }

@@ -46,9 +46,10 @@ pub fn recv_msg(fd: &OwnedFd) -> nix::Result<Vec<u8>> {
     }
 }
 
-pub fn send_error(fd: &OwnedFd, msg: &str) {
+/// Send an error report; false when nobody is listening any more.
+pub fn send_error(fd: &OwnedFd, msg: &str) -> bool {
     let mut m = Vec::with_capacity(msg.len() + 1);
     m.push(ERROR);
     m.extend_from_slice(&msg.as_bytes()[..msg.len().min(4000)]);
-    let _ = send_msg(fd, &m);
+    send_msg(fd, &m).is_ok()
 }

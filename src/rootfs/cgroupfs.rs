@@ -98,6 +98,7 @@ pub fn mount_cgroups(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn mount_one(
     root: &Root,
     target: &std::os::fd::OwnedFd,

@@ -77,6 +77,17 @@ pub fn propagation_flag(name: &str) -> Option<MsFlags> {
         .map(|(_, f)| *f)
 }
 
+/// Every option name ferry interprets itself (for `ferry features`).
+pub fn known_names() -> Vec<&'static str> {
+    let mut names: Vec<&str> = FLAGS
+        .iter()
+        .map(|(n, _, _)| *n)
+        .chain(PROPAGATION.iter().map(|(n, _)| *n))
+        .collect();
+    names.sort_unstable();
+    names
+}
+
 impl MountOptions {
     pub fn parse<S: AsRef<str>>(options: &[S]) -> MountOptions {
         let mut out = MountOptions {

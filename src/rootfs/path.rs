@@ -87,7 +87,11 @@ impl Root {
                             // A dangling symlink: create what it points to.
                             let target = nix::fcntl::readlinkat(cur.as_fd(), name)?;
                             let target = Path::new(&target);
-                            let full = if target.is_absolute() { target.to_path_buf() } else { parent.join(target) };
+                            let full = if target.is_absolute() {
+                                target.to_path_buf()
+                            } else {
+                                parent.join(target)
+                            };
                             self.mkdir_all_depth(&full, mode, depth + 1)?;
                             self.resolve(&sofar)?
                         }

@@ -228,17 +228,118 @@ fn segments(mut rules: Vec<Rule>) -> Result<Vec<Segment>, SeccompError> {
 /// One fragment's syscalls and their rules.
 type Group = BTreeMap<i64, Vec<SeccompRule>>;
 
-/// Build the whole program: prologue, fragments, default return.
+/// Syscalls per bucket (see [`assemble`]).
+const BUCKET: usize = 4;
+
+/// The placeholder returns, as `SECCOMP_RET_TRACE` data.
+#[derive(Clone, Copy)]
+struct Placeholders {
+    cont: u16,
+    notify: u16,
+}
+
+/// Build the whole program: prologue, dispatch tree, buckets.
+///
+/// seccompiler emits one linear chain per filter, and the kernel walks a
+/// chain once per syscall number when it loads a filter (to find the calls
+/// it can always allow without running it), so one chain over podman's 400
+/// syscalls took about 1 ms to load. The syscalls are therefore cut into
+/// buckets of [`BUCKET`] consecutive numbers; a binary tree of `JGE` on the
+/// number jumps to the bucket, and each bucket is its own set of layered
+/// fragments ending in the default action.
 fn assemble(
     default: Action,
     calls: BTreeMap<u32, Vec<Rule>>,
     archs: &[Arch],
 ) -> Result<BpfProgram, SeccompError> {
     let mut used: HashSet<u32> = HashSet::from([default.ret()]);
-    let mut layers: Vec<Vec<(Action, Group)>> = Vec::new();
+    let mut all = Vec::with_capacity(calls.len());
     for (nr, rules) in calls {
-        for (depth, seg) in segments(rules)?.into_iter().enumerate() {
-            used.insert(seg.action.ret());
+        let segs = segments(rules)?;
+        used.extend(segs.iter().map(|s| s.action.ret()));
+        all.push((nr, segs));
+    }
+    let mut free = (0..=u16::MAX)
+        .rev()
+        .filter(|d| !used.contains(&Action::Trace(*d).ret()));
+    let ph = match (free.next(), free.next()) {
+        (Some(cont), Some(notify)) => Placeholders { cont, notify },
+        _ => return Err(SeccompError::Backend("no free placeholder action".into())),
+    };
+    let size = BUCKET.max(all.len().div_ceil(MAX_BUCKETS));
+    let mut buckets = Vec::new();
+    let mut it = all.into_iter().peekable();
+    while it.peek().is_some() {
+        buckets.push(it.by_ref().take(size).collect::<Vec<_>>());
+    }
+
+    let mut prog = prologue(default, archs);
+    // Bucket i covers numbers from its first syscall up to the next bucket's.
+    let lows: Vec<u32> = buckets
+        .iter()
+        .enumerate()
+        .map(|(i, b)| if i == 0 { 0 } else { b[0].0 })
+        .collect();
+    let mut leaves = Vec::new();
+    if buckets.len() > 1 {
+        dispatch(&mut prog, &lows, 0, &mut leaves);
+    }
+    let mut starts = Vec::with_capacity(buckets.len());
+    for bucket in buckets {
+        starts.push(prog.len());
+        emit_bucket(&mut prog, bucket, ph)?;
+        prog.push(stmt(RET_K, default.ret()));
+    }
+    if starts.is_empty() {
+        prog.push(stmt(RET_K, default.ret()));
+    }
+    for (pc, i) in leaves {
+        prog[pc].k = (starts[i] - pc - 1) as u32;
+    }
+    if prog.len() > MAX_INSNS {
+        return Err(SeccompError::TooLarge(prog.len()));
+    }
+    Ok(prog)
+}
+
+/// At most this many buckets, so the tree's jumps fit in 8 bits.
+const MAX_BUCKETS: usize = 64;
+
+/// Instructions of a dispatch tree over `n` buckets.
+fn tree_len(n: usize) -> usize {
+    if n == 1 {
+        1
+    } else {
+        1 + tree_len(n / 2) + tree_len(n - n / 2)
+    }
+}
+
+/// Emit a binary search on the syscall number (in A) over bucket lower
+/// bounds `lows`; leaves are `JA`s recorded in `leaves` as (pc, bucket),
+/// patched once the buckets are placed.
+fn dispatch(prog: &mut BpfProgram, lows: &[u32], first: usize, leaves: &mut Vec<(usize, usize)>) {
+    if lows.len() == 1 {
+        leaves.push((prog.len(), first));
+        prog.push(stmt(JMP_JA, 0));
+        return;
+    }
+    let half = lows.len() / 2;
+    let left = u8::try_from(tree_len(half)).expect("at most MAX_BUCKETS buckets");
+    prog.push(jump(JMP_JGE_K, lows[half], left, 0));
+    dispatch(prog, &lows[..half], first, leaves);
+    dispatch(prog, &lows[half..], first + half, leaves);
+}
+
+/// The layered fragments of one bucket (see the module docs); a call that
+/// no fragment decides falls off the end.
+fn emit_bucket(
+    prog: &mut BpfProgram,
+    bucket: Vec<(u32, Vec<Segment>)>,
+    ph: Placeholders,
+) -> Result<(), SeccompError> {
+    let mut layers: Vec<Vec<(Action, Group)>> = Vec::new();
+    for (nr, segs) in bucket {
+        for (depth, seg) in segs.into_iter().enumerate() {
             if layers.len() <= depth {
                 layers.push(Vec::new());
             }
@@ -253,23 +354,15 @@ fn assemble(
             layer[i].1.insert(i64::from(nr), seg.rules);
         }
     }
-    let mut free = (0..=u16::MAX)
-        .rev()
-        .filter(|d| !used.contains(&Action::Trace(*d).ret()));
-    let (cont, notify) = match (free.next(), free.next()) {
-        (Some(c), Some(n)) => (c, n),
-        _ => return Err(SeccompError::Backend("no free placeholder action".into())),
-    };
-
-    let mut prog = prologue(default, archs);
+    let (cont, notify) = (Action::Trace(ph.cont).ret(), Action::Trace(ph.notify).ret());
     for (action, group) in layers.into_iter().flatten() {
         let matched = match action {
-            Action::Notify => SeccompAction::Trace(u32::from(notify)),
+            Action::Notify => SeccompAction::Trace(u32::from(ph.notify)),
             other => backend_action(other),
         };
         let filter = SeccompFilter::new(
             group,
-            SeccompAction::Trace(u32::from(cont)),
+            SeccompAction::Trace(u32::from(ph.cont)),
             matched,
             TargetArch::x86_64,
         )
@@ -284,19 +377,15 @@ fn assemble(
         for ins in body {
             let here = prog.len();
             let mut ins = ins.clone();
-            if ins.code == RET_K && ins.k == Action::Trace(cont).ret() {
+            if ins.code == RET_K && ins.k == cont {
                 ins = stmt(JMP_JA, (end - here - 1) as u32);
-            } else if ins.code == RET_K && ins.k == Action::Trace(notify).ret() {
+            } else if ins.code == RET_K && ins.k == notify {
                 ins.k = libc::SECCOMP_RET_USER_NOTIF;
             }
             prog.push(ins);
         }
     }
-    prog.push(stmt(RET_K, default.ret()));
-    if prog.len() > MAX_INSNS {
-        return Err(SeccompError::TooLarge(prog.len()));
-    }
-    Ok(prog)
+    Ok(())
 }
 
 /// Check the ABI: native calls go on with the syscall number loaded;

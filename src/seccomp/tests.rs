@@ -370,3 +370,40 @@ fn podman_default_profile_compiles_quickly() {
         t.elapsed() / n
     );
 }
+
+/// Load the podman profile in a forked child (with no_new_privs) and time
+/// the `seccomp(2)` call.
+#[test]
+fn podman_default_profile_loads_in_the_kernel() {
+    let Some(profile) = podman_profile(&["CAP_KILL"]) else {
+        eprintln!("skipping: /usr/share/containers/seccomp.json not installed");
+        return;
+    };
+    let f = Filter::compile(&serde_json::from_value(profile).unwrap()).unwrap();
+    let (rd, wr) = nix::unistd::pipe().unwrap();
+    // SAFETY: the child only makes async-signal-safe calls (prctl, seccomp,
+    // clock_gettime, write, _exit) before it exits.
+    match unsafe { nix::unistd::fork() }.unwrap() {
+        nix::unistd::ForkResult::Child => {
+            let t = std::time::Instant::now();
+            let ok = syscall::set_no_new_privs().is_ok() && f.load().is_ok();
+            let us = if ok {
+                t.elapsed().as_micros() as u64
+            } else {
+                u64::MAX
+            };
+            let _ = nix::unistd::write(&wr, &us.to_ne_bytes());
+            syscall::exit_now(0);
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(wr);
+            let mut buf = [0u8; 8];
+            let n = nix::unistd::read(&rd, &mut buf).unwrap();
+            nix::sys::wait::waitpid(child, None).unwrap();
+            assert_eq!(n, 8);
+            let us = u64::from_ne_bytes(buf);
+            assert_ne!(us, u64::MAX, "the kernel refused the filter");
+            eprintln!("podman profile: {} instructions, load {us} µs", f.len());
+        }
+    }
+}

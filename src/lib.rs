@@ -14,6 +14,7 @@ pub mod config;
 pub mod container;
 pub mod hooks;
 pub mod logger;
+pub mod lsm;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

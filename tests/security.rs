@@ -62,3 +62,46 @@ fn cwd_symlink_stays_inside_the_rootfs() {
     let out = b.output("pwd -P; ls /");
     assert!(out.starts_with("/inner\n"), "cwd left the rootfs: {out}");
 }
+
+/// This kernel runs neither AppArmor nor SELinux: a requested label is a
+/// clear error, never silently dropped, and nothing is left behind.
+#[test]
+fn lsm_labels_without_the_lsm_are_refused() {
+    require_root!();
+    let cases = [
+        ("/process/apparmorProfile", "ferry-test-profile", "AppArmor"),
+        (
+            "/process/selinuxLabel",
+            "system_u:system_r:container_t:s0",
+            "SELinux",
+        ),
+        (
+            "/linux/mountLabel",
+            "system_u:object_r:container_file_t:s0",
+            "SELinux",
+        ),
+    ];
+    for (pointer, label, lsm) in cases {
+        if std::path::Path::new("/sys/fs/selinux/enforce").exists()
+            || std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+                .is_ok_and(|s| s.trim() == "Y")
+        {
+            return;
+        }
+        let mut b = Bundle::new("lsm");
+        b.set(pointer, json!(label));
+        b.sh("true");
+        let out = b.run(&[]);
+        assert!(
+            !out.success(),
+            "{pointer} accepted without {lsm}:\n{}",
+            out.describe()
+        );
+        assert!(
+            out.stderr.contains(&format!("{lsm} is not enabled")),
+            "{}",
+            out.describe()
+        );
+        b.assert_state_root_empty();
+    }
+}

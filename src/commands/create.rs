@@ -62,6 +62,14 @@ pub fn create(g: &GlobalOpts, o: &CreateOpts, caller: Caller) -> Result<Created>
         bail!("--console-socket was given but process.terminal is false");
     }
     config::check_sysctls(&spec, |flag| namespaces.has(flag))?;
+    if let Some(process) = spec.process() {
+        crate::process::finalize::lsm_labels(process).check()?;
+    }
+    crate::lsm::mount_label_option(
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.mount_label().as_deref()),
+    )?;
     let console_socket = match &o.console_socket {
         Some(path) => Some(connect(path)?),
         None => caller.console,

@@ -50,6 +50,7 @@ pub fn prepare(
     set_rlimits(process)?;
     let caps = CapSets::from_spec(process.capabilities().as_ref())?;
     let cwd = open_cwd(process)?;
+    lsm_labels(process).apply_on_exec()?;
     if !nnp && let Some(step) = seccomp {
         load_seccomp(step)?;
     }
@@ -184,4 +185,12 @@ fn pass_preserved_fds(n: u32, ours: &[RawFd]) -> Result<(), InitError> {
         let _ = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     }
     Ok(())
+}
+
+/// The process's AppArmor profile and SELinux label.
+pub fn lsm_labels(process: &Process) -> crate::lsm::Labels<'_> {
+    crate::lsm::Labels::new(
+        process.apparmor_profile().as_deref(),
+        process.selinux_label().as_deref(),
+    )
 }

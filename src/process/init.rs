@@ -35,6 +35,8 @@ pub enum InitError {
     Exec(String),
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Lsm(#[from] crate::lsm::LsmError),
     #[error("config.json has no process")]
     NoProcess,
     #[error("cannot set hostname without a UTS namespace")]

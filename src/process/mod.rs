@@ -7,7 +7,7 @@
 //! then blocks opening the exec fifo until `start`.
 
 mod exec;
-mod finalize;
+pub mod finalize;
 pub mod idmap;
 mod init;
 pub mod join;

@@ -114,7 +114,10 @@ pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
     let root = spec.root().as_ref().ok_or(ConfigError::Missing("root"))?;
     let path = bundle.join(root.path());
     match std::fs::metadata(&path) {
-        Ok(m) if m.is_dir() => Ok(path),
+        Ok(m) if m.is_dir() => std::fs::canonicalize(&path).map_err(|e| ConfigError::Rootfs {
+            path,
+            reason: e.to_string(),
+        }),
         Ok(_) => Err(ConfigError::Rootfs {
             path,
             reason: "not a directory".into(),

@@ -105,3 +105,23 @@ fn lsm_labels_without_the_lsm_are_refused() {
         b.assert_state_root_empty();
     }
 }
+
+/// A rootfs whose /proc is a symlink must not get procfs mounted wherever
+/// the link points.
+#[test]
+fn proc_symlink_in_rootfs_is_refused() {
+    require_root!();
+    let mut b = Bundle::new("proc-symlink");
+    let proc_dir = b.rootfs().join("proc");
+    let _ = std::fs::remove_dir_all(&proc_dir);
+    std::os::unix::fs::symlink("/etc", &proc_dir).unwrap();
+    b.sh("ls /etc");
+    let out = b.run(&[]);
+    assert!(
+        !out.success(),
+        "procfs was mounted through a symlink:\n{}",
+        out.describe()
+    );
+    assert!(out.stderr.contains("/proc"), "{}", out.describe());
+    b.assert_state_root_empty();
+}

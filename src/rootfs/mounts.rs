@@ -42,6 +42,9 @@ pub fn mount_entry(root: &Root, plan: &Plan, m: &Mount) -> Result<(), RootfsErro
     let target = root
         .mkdir_all(dest, Mode::from_bits_truncate(0o755))
         .map_err(create(dest))?;
+    if matches!(fstype, "proc" | "sysfs") {
+        check_not_redirected(plan, &target, dest)?;
+    }
     let data = opts.data_string();
     let res = mount(
         Some(&source),
@@ -145,7 +148,11 @@ fn locked_flags(fd: &OwnedFd) -> nix::Result<MsFlags> {
     Ok(out)
 }
 
-fn propagate(target: &OwnedFd, opts: &MountOptions, dest: &Path) -> Result<(), RootfsError> {
+pub(super) fn propagate(
+    target: &OwnedFd,
+    opts: &MountOptions,
+    dest: &Path,
+) -> Result<(), RootfsError> {
     for p in &opts.propagation {
         mount(
             None::<&str>,
@@ -176,4 +183,31 @@ pub fn mount_err(what: &str, dest: &Path, source: nix::Error) -> RootfsError {
         dest: dest.to_path_buf(),
         source,
     }
+}
+
+/// `/proc` and `/sys` must be mounted where they are asked, not wherever a
+/// symlink in the rootfs points (which would leave the real path unmasked
+/// and, e.g., put a fresh procfs over `/etc`).
+fn check_not_redirected(plan: &Plan, target: &OwnedFd, dest: &Path) -> Result<(), RootfsError> {
+    let resolved = std::fs::read_link(fd_path(target)).unwrap_or_default();
+    let wanted: PathBuf = plan
+        .rootfs
+        .components()
+        .chain(
+            dest.components()
+                .filter(|c| matches!(c, std::path::Component::Normal(_))),
+        )
+        .collect();
+    if resolved != wanted {
+        return Err(RootfsError::Mount {
+            what: format!(
+                "refusing: {} resolves to {} through a symlink",
+                dest.display(),
+                resolved.display()
+            ),
+            dest: dest.to_path_buf(),
+            source: nix::Error::ELOOP,
+        });
+    }
+    Ok(())
 }

@@ -122,6 +122,8 @@ pub enum Command {
     },
     /// Print the features this runtime supports, as JSON
     Features,
+    /// Import images and make bundles from them (ferry image --help)
+    Image(ImageOpts),
     /// Write a default config.json
     Spec {
         #[arg(short, long, value_name = "DIR")]
@@ -276,4 +278,84 @@ pub struct UpdateOpts {
     #[arg(long, value_name = "N")]
     pub blkio_weight: Option<u16>,
     pub id: String,
+}
+
+/// `ferry image ...`: the image store and bundles made from images.
+#[derive(Args, Debug)]
+pub struct ImageOpts {
+    /// Image store (default: /var/lib/ferry as root, $XDG_DATA_HOME/ferry
+    /// or ~/.local/share/ferry otherwise)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: ImageCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Import an image: oci:DIR[:TAG], oci-archive:FILE[:TAG] or
+    /// docker-archive:FILE[:TAG]
+    Import {
+        /// Name it NAME (default: the name or tag the source gives)
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Platform to pick from a multi-platform image
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]", default_value = "linux/amd64")]
+        platform: String,
+        reference: String,
+    },
+    /// List images
+    #[command(alias = "list")]
+    Ls {
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        /// Print names only
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Print an image's record, layers and config as JSON
+    Inspect { name: String },
+    /// Remove images, and the layers no other image or bundle uses
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Show how an image was built, and the bytes it ships for files a
+    /// later layer deletes
+    History {
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        name: String,
+    },
+    /// Make a bundle (config.json and rootfs) in DIR from an image
+    Bundle {
+        /// Copy the layers into a plain rootfs (for other runtimes) instead
+        /// of mounting them with overlayfs
+        #[arg(long)]
+        flatten: bool,
+        /// Give the process a terminal
+        #[arg(short, long)]
+        tty: bool,
+        name: String,
+        dir: PathBuf,
+        /// Command and arguments, replacing the image's Cmd
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Run an image in a new container, in the foreground
+    Run {
+        /// Remove the container's bundle (and its writes) when it exits
+        #[arg(long)]
+        rm: bool,
+        /// Return once the container is running
+        #[arg(short, long)]
+        detach: bool,
+        /// Container id (default: derived from the image name)
+        #[arg(long, value_name = "ID")]
+        name: Option<String>,
+        image: String,
+        /// Command and arguments, replacing the image's Cmd
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
 }

@@ -13,6 +13,7 @@ pub mod commands;
 pub mod config;
 pub mod container;
 pub mod hooks;
+pub mod image;
 pub mod logger;
 pub mod lsm;
 pub mod namespaces;

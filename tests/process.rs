@@ -397,7 +397,7 @@ fn only_stdio_fds_are_inherited() {
     require_root!();
     let mut b = Bundle::new("fdhygiene");
     b.sh("ls /proc/self/fd");
-    let f7 = fs::File::open("/etc/hostname").unwrap();
+    let f7 = fs::File::open("/etc/passwd").unwrap();
     let f9 = fs::File::open("/etc/passwd").unwrap();
     let o = b.ferry_with(&["run", "--bundle", b.dir_str(), &b.id], |c| {
         with_inherited_fds(c, vec![(f7, 7), (f9, 9)]);
@@ -417,7 +417,7 @@ fn create_start_fd_hygiene() {
     require_root!();
     let mut b = Bundle::new("fdhygiene2");
     b.sh("ls /proc/self/fd");
-    let f7 = fs::File::open("/etc/hostname").unwrap();
+    let f7 = fs::File::open("/etc/passwd").unwrap();
     let created = b.ferry_with(&["create", "--bundle", b.dir_str(), &b.id], |c| {
         with_inherited_fds(c, vec![(f7, 7)]);
     });
@@ -440,7 +440,7 @@ fn preserve_fds() {
     let p4 = b.path("four.txt");
     fs::write(&p3, "preserved-three\n").unwrap();
     fs::write(&p4, "preserved-four\n").unwrap();
-    let f5 = fs::File::open("/etc/hostname").unwrap();
+    let f5 = fs::File::open("/etc/passwd").unwrap();
     b.sh("cat <&3; cat <&4; echo ===; ls /proc/self/fd");
     let o = b.ferry_with(
         &["run", "--bundle", b.dir_str(), "--preserve-fds", "2", &b.id],
@@ -475,7 +475,7 @@ fn preserve_fds_zero_closes_extra() {
     let o = b.ferry_with(
         &["run", "--bundle", b.dir_str(), "--preserve-fds", "0", &b.id],
         |c| {
-            with_inherited_fds(c, vec![(fs::File::open("/etc/hostname").unwrap(), 3)]);
+            with_inherited_fds(c, vec![(fs::File::open("/etc/passwd").unwrap(), 3)]);
         },
     );
     assert!(o.success(), "{}", o.describe());

@@ -185,30 +185,42 @@ fn own_fd(fd: libc::c_long) -> OwnedFd {
 fn load(rules: &[Rule]) -> Result<OwnedFd, CgroupError> {
     let insns = program(rules);
     let license = c"Apache";
-    let mut log = vec![0u8; 4096];
-    let mut attr = LoadAttr {
-        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
-        insn_cnt: insns.len() as u32,
-        insns: insns.as_ptr() as u64,
-        license: license.as_ptr() as u64,
-        log_level: 1,
-        log_size: log.len() as u32,
-        log_buf: log.as_mut_ptr() as u64,
-        ..Default::default()
+    let attempt = |log: &mut [u8]| {
+        let mut attr = LoadAttr {
+            prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+            insn_cnt: insns.len() as u32,
+            insns: insns.as_ptr() as u64,
+            license: license.as_ptr() as u64,
+            log_level: u32::from(!log.is_empty()),
+            log_size: log.len() as u32,
+            log_buf: if log.is_empty() {
+                0
+            } else {
+                log.as_mut_ptr() as u64
+            },
+            ..Default::default()
+        };
+        attr.prog_name[..5].copy_from_slice(b"ferry");
+        bpf(BPF_PROG_LOAD, &mut attr).map(own_fd)
     };
-    attr.prog_name[..5].copy_from_slice(b"ferry");
-    match bpf(BPF_PROG_LOAD, &mut attr) {
-        Ok(fd) => Ok(own_fd(fd)),
-        Err(e) => {
-            let end = log.iter().position(|&b| b == 0).unwrap_or(0);
-            let detail = String::from_utf8_lossy(&log[..end])
-                .trim()
-                .replace('\n', "; ");
-            Err(CgroupError::Bpf(
-                format!("load: {e} {detail}").trim().to_string(),
-            ))
-        }
-    }
+    // No verifier log on the normal path (a log that overflows its buffer
+    // fails the load); ask for one only to explain a failure.
+    let err = match attempt(&mut []) {
+        Ok(fd) => return Ok(fd),
+        Err(e) => e,
+    };
+    let mut log = vec![0u8; 1 << 16];
+    let _ = attempt(&mut log);
+    let end = log.iter().position(|&b| b == 0).unwrap_or(0);
+    let detail = String::from_utf8_lossy(&log[..end])
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .to_string();
+    Err(CgroupError::Bpf(
+        format!("load: {err} {detail}").trim().to_string(),
+    ))
 }
 
 fn open_dir(dir: &Path) -> Result<OwnedFd, CgroupError> {
@@ -332,6 +344,72 @@ mod tests {
         assert_eq!(eval(&p, chr, 1, 8, 0), 1, "mknod any char");
         assert_eq!(eval(&p, blk, 1, 8, 0), 0, "mknod block denied");
         assert_eq!(eval(&p, blk, 2, 8, 0), 0);
+    }
+
+    /// Where a cgroup2 hierarchy is mounted (the unified one of a hybrid
+    /// host counts: device programs act on cgroup2 membership).
+    fn cgroup2_mount() -> Option<std::path::PathBuf> {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+        info.lines().find_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            if !post.starts_with("cgroup2 ") {
+                return None;
+            }
+            pre.split(' ').nth(4).map(std::path::PathBuf::from)
+        })
+    }
+
+    #[test]
+    fn program_is_enforced_by_the_kernel() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        let Some(base) = cgroup2_mount() else { return };
+        let dir = base.join(format!("ferry-bpf-test-{}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        let rules = [
+            rule(false, 'a', None, None, "rwm"),
+            rule(true, 'c', Some(1), Some(5), "rwm"),
+        ];
+        let installed = install(&dir, &rules);
+        let procs = std::ffi::CString::new(
+            dir.join("cgroup.procs")
+                .into_os_string()
+                .into_encoded_bytes(),
+        )
+        .unwrap();
+        let code = installed.as_ref().ok().map(|()| {
+            // SAFETY: the child makes only async-signal-safe calls on
+            // memory prepared before the fork, then _exits.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                unsafe {
+                    let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
+                    if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                        libc::_exit(10);
+                    }
+                    let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+                    let null_errno = *libc::__errno_location();
+                    let zero = libc::open(c"/dev/zero".as_ptr(), libc::O_RDONLY);
+                    let bad_null = null >= 0 || null_errno != libc::EPERM;
+                    libc::_exit(i32::from(bad_null) | (i32::from(zero < 0) << 1));
+                }
+            }
+            let mut status = 0;
+            // SAFETY: waiting for the child we just forked.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            libc::WEXITSTATUS(status)
+        });
+        let removed = remove(&dir);
+        let _ = std::fs::remove_dir(&dir);
+        installed.unwrap();
+        removed.unwrap();
+        assert_eq!(
+            code,
+            Some(0),
+            "1: /dev/null not denied, 2: /dev/zero denied, 10: join failed"
+        );
     }
 
     #[test]

@@ -17,11 +17,18 @@ use super::layout::{Layout, detect};
 use super::path::{self, CgPath};
 use super::{CgroupError, CgroupState, devices, fs, v1, v2};
 
+/// Saves a cgroup's record before the cgroup is made.
+pub type RecordFn<'a> = dyn Fn(&CgroupState) -> Result<(), CgroupError> + 'a;
+
 /// How `create` was asked to handle cgroups.
 pub struct Options<'a> {
     pub id: &'a str,
     pub systemd: bool,
     pub rootless: bool,
+    /// Called with the record of the cgroup before any directory is made
+    /// (`create` saves it, so that `delete --force` can remove what a
+    /// `create` killed half-way made).
+    pub record: Option<&'a RecordFn<'a>>,
 }
 
 /// A container cgroup being set up. Dropped without [`Manager::keep`],
@@ -87,6 +94,9 @@ impl Manager {
             if !delegated(&path.dir_in(h)) {
                 return skip("no delegated cgroup v2 subtree");
             }
+            if let Some(record) = o.record {
+                record(&planned(&layout, &path))?;
+            }
             return match Self::make(spec, res, &layout, &path, true) {
                 Ok(m) => Ok(Some(m)),
                 Err(e) => {
@@ -94,6 +104,9 @@ impl Manager {
                     Ok(None)
                 }
             };
+        }
+        if let Some(record) = o.record {
+            record(&planned(&layout, &path))?;
         }
         Self::make(spec, res, &layout, &path, false).map(Some)
     }
@@ -178,6 +191,43 @@ impl Manager {
         self.armed = false;
         std::mem::take(&mut self.state)
     }
+}
+
+/// The record [`Manager::make`] will produce, before anything is made: the
+/// same directories, and as made by ferry those that do not exist yet.
+fn planned(layout: &Layout, path: &CgPath) -> CgroupState {
+    let mut st = CgroupState::default();
+    let leaf = |dir: &Path, st: &mut CgroupState| {
+        let mut missing: Vec<&Path> = Vec::new();
+        let mut d = Some(dir);
+        while let Some(p) = d.filter(|p| !p.exists()) {
+            missing.push(p);
+            d = p.parent();
+        }
+        for p in missing.into_iter().rev() {
+            if !st.created.iter().any(|c| c == p) {
+                st.created.push(p.to_path_buf());
+            }
+        }
+    };
+    match layout {
+        Layout::V1 { hierarchies, .. } => {
+            for h in hierarchies {
+                let dir = path.dir_in(h);
+                leaf(&dir, &mut st);
+                for c in &h.controllers {
+                    st.paths.insert(c.clone(), dir.clone());
+                }
+            }
+        }
+        Layout::V2(h) => {
+            let dir = path.dir_in(h);
+            leaf(&dir, &mut st);
+            st.v2 = true;
+            st.paths.insert(String::new(), dir);
+        }
+    }
+    st
 }
 
 impl Drop for Manager {

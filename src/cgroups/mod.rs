@@ -73,6 +73,9 @@ pub enum CgroupError {
     Timeout(&'static str),
     #[error("device cgroup program: {0}")]
     Bpf(String),
+    /// Saving the cgroup's record in the container's state failed.
+    #[error("{0}")]
+    Record(String),
 }
 
 impl CgroupError {

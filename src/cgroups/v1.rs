@@ -65,9 +65,9 @@ pub fn apply(
         blkio(need("blkio")?, b)?;
     }
     for h in r.hugepage_limits().iter().flatten() {
-        let dir = need("hugetlb")?;
         let size = v2::check_page_size(h.page_size())?;
         let limit = check_bytes("hugepage limit", h.limit())?;
+        let dir = need("hugetlb")?;
         write(
             dir,
             &format!("hugetlb.{size}.limit_in_bytes"),

@@ -95,6 +95,37 @@ pub fn create(g: &GlobalOpts, o: &CreateOpts, caller: Caller) -> Result<Created>
     let fifo = nix::fcntl::open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .context("open exec fifo")?;
 
+    // Recorded before anything else is made (the cgroup, then the init):
+    // a `create` killed half-way leaves a provisional state.json that tells
+    // `delete --force` what to remove.
+    let mut state = State {
+        oci_version: spec.version().clone(),
+        id: o.id.clone(),
+        pid: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: timefmt::now_rfc3339(),
+        owner: nix::unistd::geteuid().as_raw(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        start_time: 0,
+        own_pid_ns: namespaces.new_pid(),
+        hooks: spec.hooks().clone(),
+        cgroup: None,
+        creating: true,
+    };
+    let record_cgroup = |cg: &crate::cgroups::CgroupState| {
+        let provisional = State {
+            cgroup: Some(cg.clone()),
+            ..state.clone()
+        };
+        dir.save(&provisional)
+            .map_err(|e| crate::cgroups::CgroupError::Record(e.to_string()))
+    };
     // Dropped on any failure below: kills what is in it and removes it.
     let cgroup = crate::cgroups::Manager::create(
         &spec,
@@ -102,9 +133,21 @@ pub fn create(g: &GlobalOpts, o: &CreateOpts, caller: Caller) -> Result<Created>
             id: &o.id,
             systemd: g.systemd_cgroup,
             rootless: crate::user::is_rootless(),
+            record: Some(&record_cgroup),
         },
     )?;
-    let own_pid_ns = namespaces.new_pid();
+    state.cgroup = cgroup.as_ref().map(|c| c.state().clone());
+    let base = state.clone();
+    let record_init = |pid: Pid| {
+        let start_time = process_start_time(pid.as_raw()).map_or(0, |(_, t)| t);
+        let provisional = State {
+            pid: pid.as_raw(),
+            start_time,
+            ..base.clone()
+        };
+        dir.save(&provisional)
+            .map_err(|e| process::ProcessError::Init(e.to_string()))
+    };
     let plan = InitPlan {
         id: &o.id,
         spec: &spec,
@@ -119,30 +162,16 @@ pub fn create(g: &GlobalOpts, o: &CreateOpts, caller: Caller) -> Result<Created>
         sigmask_reset: caller.forward_signals,
         cgroup: cgroup.as_ref(),
         seccomp,
+        lock_fd: Some(dir.lock_fd()),
+        on_clone: Some(&record_init),
     };
     let pid = process::spawn(&plan)?;
     guard.pid = Some(pid);
     let (_, start_time) =
         process_start_time(pid.as_raw()).context("container init exited during create")?;
-    let state = State {
-        oci_version: spec.version().clone(),
-        id: o.id.clone(),
-        pid: pid.as_raw(),
-        bundle: bundle.clone(),
-        rootfs,
-        created: timefmt::now_rfc3339(),
-        owner: nix::unistd::geteuid().as_raw(),
-        annotations: spec
-            .annotations()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-        start_time,
-        own_pid_ns,
-        hooks: spec.hooks().clone(),
-        cgroup: cgroup.as_ref().map(|c| c.state().clone()),
-    };
+    state.pid = pid.as_raw();
+    state.start_time = start_time;
+    state.creating = false;
     dir.save(&state)?;
     if let Some(pid_file) = &o.pid_file {
         write_pid_file(pid_file, pid)?;

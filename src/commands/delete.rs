@@ -21,6 +21,8 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     match state.status(dir.path()) {
         Status::Stopped => {}
         Status::Created => stop(&state)?,
+        // A `create` killed half-way: its init (if any) still waits.
+        Status::Creating if !force => bail!("container {id} is still being created"),
         status if force => {
             let _ = status;
             stop(&state)?
@@ -31,6 +33,10 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         cg.destroy()?;
     }
     dir.remove()?;
+    if state.creating {
+        // Never created: no poststop hooks.
+        return Ok(());
+    }
     let hooks = state.hooks.as_ref().and_then(|h| h.poststop().as_ref());
     crate::hooks::run_logged("poststop", hooks, &state.hook_json(Status::Stopped));
     Ok(())

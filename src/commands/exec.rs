@@ -18,6 +18,7 @@ pub fn exec(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
     };
     match state.status(&store.container_path(&o.id)) {
         Status::Stopped => bail!("cannot exec in a stopped container"),
+        Status::Creating => bail!("container {} is still being created", o.id),
         Status::Paused if !o.ignore_paused => {
             bail!("cannot exec in a paused container (use --ignore-paused to override)")
         }

@@ -51,7 +51,7 @@ pub fn document() -> Value {
             "apparmor": { "enabled": false },
             "selinux": { "enabled": false },
             "intelRdt": { "enabled": false },
-            "mountExtensions": { "idmap": { "enabled": false } }
+            "mountExtensions": { "idmap": { "enabled": true } }
         },
         "annotations": {
             "org.opencontainers.runc.checkpoint.enabled": "false",

@@ -16,8 +16,10 @@ pub fn kill(store: &Store, id: &str, signal: &str, all: bool) -> Result<()> {
     let Some(state) = dir.load()? else {
         bail!("container {id} is still being created")
     };
-    if state.status(dir.path()) == Status::Stopped {
-        bail!("container {id} is not running");
+    match state.status(dir.path()) {
+        Status::Stopped => bail!("container {id} is not running"),
+        Status::Creating => bail!("container {id} is still being created"),
+        _ => {}
     }
     signal_container(&state, sig, all)
 }

@@ -5,6 +5,7 @@ mod delete;
 mod events;
 mod exec;
 mod features;
+mod image;
 mod kill;
 mod list;
 mod pause;
@@ -75,6 +76,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             id,
         } => events::events(&store(g)?, &id, stats, &interval).map(|()| 0),
         Command::Features => features::features().map(|()| 0),
+        Command::Image(o) => image::image(g, &o),
         Command::Spec { bundle, rootless } => spec::spec(bundle.as_deref(), rootless).map(|()| 0),
     }
 }

@@ -17,6 +17,7 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     match state.status(dir.path()) {
         Status::Created => {}
         Status::Stopped => bail!("cannot start container {id}: it has stopped"),
+        Status::Creating => bail!("container {id} is still being created"),
         other => bail!("cannot start container {id}: it is already {other}"),
     }
     // Non-blocking open: it succeeds without a writer, so a dead init cannot

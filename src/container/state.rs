@@ -57,6 +57,11 @@ pub struct State {
     /// The container's cgroup, if it has one of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<crate::cgroups::CgroupState>,
+    /// A provisional record, written by `create` as soon as the cgroup
+    /// exists and again right after the clone, so that `delete --force`
+    /// finds what a `create` killed half-way left behind.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub creating: bool,
 }
 
 /// The exec fifo's name inside the container dir: it exists from `create`
@@ -66,8 +71,14 @@ pub const EXEC_FIFO: &str = "exec.fifo";
 impl State {
     /// The live status of the container whose dir is `dir`.
     pub fn status(&self, dir: &Path) -> Status {
+        if self.creating && self.pid == 0 {
+            return Status::Creating;
+        }
         if !self.init_alive() {
             return Status::Stopped;
+        }
+        if self.creating {
+            return Status::Creating;
         }
         if self.cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
             return Status::Paused;
@@ -155,6 +166,7 @@ mod tests {
             own_pid_ns: true,
             hooks: None,
             cgroup: None,
+            creating: false,
         };
         assert!(st.init_alive());
         st.start_time += 1;

@@ -184,6 +184,11 @@ impl ContainerDir {
         &self.path
     }
 
+    /// The fd that holds the lock (a forked child must close its copy).
+    pub fn lock_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&*self._lock)
+    }
+
     pub fn fifo_path(&self) -> PathBuf {
         self.path.join(EXEC_FIFO)
     }

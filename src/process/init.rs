@@ -53,8 +53,9 @@ pub(super) fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitErr
 }
 
 /// Run the init; never returns.
-pub fn run(plan: &InitPlan, sock: OwnedFd) -> ! {
-    if let Err(e) = setup_and_exec(plan, &sock) {
+/// `idmapped` are the detached idmapped mounts the parent made.
+pub fn run(plan: &InitPlan, sock: OwnedFd, idmapped: Vec<rootfs::idmap::Detached>) -> ! {
+    if let Err(e) = setup_and_exec(plan, &sock, idmapped) {
         // After READY the parent no longer listens: stderr is all we have.
         if !sync::send_error(&sock, &e.to_string()) {
             let _ = std::io::Write::write_all(
@@ -66,7 +67,11 @@ pub fn run(plan: &InitPlan, sock: OwnedFd) -> ! {
     syscall::exit_now(1)
 }
 
-fn setup_and_exec(plan: &InitPlan, sock: &OwnedFd) -> Result<(), InitError> {
+fn setup_and_exec(
+    plan: &InitPlan,
+    sock: &OwnedFd,
+    idmapped: Vec<rootfs::idmap::Detached>,
+) -> Result<(), InitError> {
     let spec = plan.spec;
     let process = spec.process().as_ref().ok_or(InitError::NoProcess)?;
     let ns = &plan.namespaces;
@@ -116,7 +121,7 @@ fn setup_and_exec(plan: &InitPlan, sock: &OwnedFd) -> Result<(), InitError> {
         userns: ns.any_user() || crate::user::in_user_namespace(),
         no_pivot: plan.no_pivot,
     };
-    rootfs::prepare(&rplan)?;
+    rootfs::prepare(&rplan, idmapped)?;
     let hooks = spec.hooks().as_ref();
     if hooks.is_some_and(|h| h.prestart().is_some() || h.create_runtime().is_some()) {
         sync::send_msg(sock, sync::HOOKS).map_err(sys("ask for runtime hooks"))?;

@@ -25,6 +25,8 @@ pub struct ExecPlan<'a> {
     /// Called in the parent with the child's pid before it may go on
     /// (joins the container's cgroup).
     pub before_go: Option<&'a dyn Fn(Pid) -> Result<(), ProcessError>>,
+    /// The container's seccomp filter (and agent), loaded by the child.
+    pub seccomp: Option<&'a crate::seccomp::Seccomp>,
 }
 
 /// nix has no constant for the time namespace.
@@ -96,7 +98,8 @@ pub fn spawn(plan: &ExecPlan) -> Result<Pid, ProcessError> {
         }
         sync::send_msg(&parent_sock, sync::GO).map_err(|_| ProcessError::InitDied)?;
         // The child's end is close-on-exec: end-of-file means it exec'd.
-        let msg = sync::recv_msg(&parent_sock).map_err(|_| ProcessError::InitDied)?;
+        let agent = plan.seccomp.and_then(|s| s.agent.as_ref());
+        let msg = super::recv_from_child(&parent_sock, agent, pid)?;
         match msg.split_first() {
             None => Ok(()),
             Some((&sync::ERROR, text)) => Err(ProcessError::Init(
@@ -149,12 +152,20 @@ fn child(
     let mut ours: Vec<RawFd> = vec![sock.as_raw_fd()];
     ours.extend(plan.console_socket.as_ref().map(|s| s.as_raw_fd()));
     ours.extend(namespaces.iter().map(|(_, f)| f.as_raw_fd()));
+    let send_listener = |fd: OwnedFd| {
+        crate::seccomp::agent::send_fd(sock, sync::SECCOMP, fd.as_fd())
+            .map_err(sys("send the seccomp listener fd"))
+    };
+    let seccomp = plan.seccomp.map(|s| finalize::SeccompStep {
+        filter: &s.filter,
+        send_listener: &send_listener,
+    });
     let target = finalize::prepare(
         plan.process,
         plan.preserve_fds,
         &ours,
         plan.sigmask_reset,
-        None,
+        seccomp.as_ref(),
     )?;
     finalize::exec(&target)
 }

@@ -47,6 +47,8 @@ pub enum ProcessError {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
     #[error("container init exited during set-up")]
     InitDied,
 }
@@ -72,6 +74,13 @@ pub struct InitPlan<'a> {
     /// The container's cgroup: joined before GO (v2 by the parent, v1 by
     /// the init itself right after GO), so before its cgroup namespace.
     pub cgroup: Option<&'a crate::cgroups::Manager>,
+    /// The state dir's lock: closed by the init at once, so that a killed
+    /// `create` does not leave the container locked by its init.
+    pub lock_fd: Option<std::os::fd::RawFd>,
+    /// Called right after the clone, before the init may go on: `create`
+    /// records the pid, so that `delete --force` finds the init of a
+    /// `create` killed half-way.
+    pub on_clone: Option<&'a dyn Fn(Pid) -> Result<(), ProcessError>>,
 }
 
 /// Clone the init, map its ids and wait until it is set up. Returns its pid.
@@ -96,6 +105,15 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
     if plan.namespaces.new_user() {
         idmap::check_allowed(&uid_maps, &gid_maps)?;
     }
+    // Idmapped mounts need privileges the init may not have: made here,
+    // detached, and inherited by the init, which attaches them.
+    let idmapped = crate::rootfs::idmap::prepare(
+        spec,
+        plan.bundle,
+        plan.namespaces
+            .new_user()
+            .then_some((uid_maps.maps, gid_maps.maps)),
+    )?;
     Namespaces::enter(&plan.namespaces.parent_joins)?;
     let (parent_sock, child_sock) = sync::pair().map_err(|source| ProcessError::Sys {
         what: "socketpair",
@@ -120,12 +138,20 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
     })? {
         Forked::Child => {
             drop(parent_sock);
-            init::run(plan, child_sock)
+            if let Some(fd) = plan.lock_fd {
+                // SAFETY: our copy of the parent's lock fd, not used here.
+                unsafe { libc::close(fd) };
+            }
+            init::run(plan, child_sock, idmapped)
         }
         Forked::Parent(pid) => pid,
     };
     drop(child_sock);
+    drop(idmapped);
     let result = (|| {
+        if let Some(on_clone) = plan.on_clone {
+            on_clone(pid)?;
+        }
         if plan.namespaces.new_user() {
             idmap::write(pid, &uid_maps, &gid_maps)?;
         }
@@ -138,7 +164,8 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
         }
         let go = [sync::GO, pid.to_string().as_bytes()].concat();
         sync::send_msg(&parent_sock, &go).map_err(|_| ProcessError::InitDied)?;
-        let mut msg = recv_from_init(&parent_sock, plan, pid)?;
+        let agent = plan.seccomp.as_ref().and_then(|s| s.agent.as_ref());
+        let mut msg = recv_from_child(&parent_sock, agent, pid)?;
         if msg == sync::HOOKS {
             let hooks = spec.hooks().as_ref();
             let annotations = spec.annotations().clone().unwrap_or_default();
@@ -160,7 +187,7 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
                 &state,
             )?;
             sync::send_msg(&parent_sock, sync::GO).map_err(|_| ProcessError::InitDied)?;
-            msg = recv_from_init(&parent_sock, plan, pid)?;
+            msg = recv_from_child(&parent_sock, agent, pid)?;
         }
         match msg.split_first() {
             Some((b'R', _)) => Ok(()),
@@ -177,15 +204,19 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
     Ok(pid)
 }
 
-/// The init's next message; a seccomp listener fd it sends on the way is
+/// The child's next message; a seccomp listener fd it sends on the way is
 /// handed to the seccomp agent here.
-fn recv_from_init(sock: &OwnedFd, plan: &InitPlan, pid: Pid) -> Result<Vec<u8>, ProcessError> {
+pub(crate) fn recv_from_child(
+    sock: &OwnedFd,
+    agent: Option<&crate::seccomp::Agent>,
+    pid: Pid,
+) -> Result<Vec<u8>, ProcessError> {
     loop {
-        let (msg, fd) = crate::seccomp::agent::recv_fd(sock).map_err(|_| ProcessError::InitDied)?;
+        let (msg, fd) =
+            crate::seccomp::agent::recv_fd(sock).map_err(|_| ProcessError::InitDied)?;
         if msg != sync::SECCOMP {
             return Ok(msg);
         }
-        let agent = plan.seccomp.as_ref().and_then(|s| s.agent.as_ref());
         let (Some(fd), Some(agent)) = (fd, agent) else {
             return Err(ProcessError::InitDied);
         };

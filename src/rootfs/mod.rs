@@ -4,8 +4,10 @@
 
 mod cgroupfs;
 mod devices;
+pub mod idmap;
 mod mounts;
 pub mod options;
+pub mod overlay;
 pub mod path;
 mod pivot;
 mod protect;
@@ -36,6 +38,12 @@ pub enum RootfsError {
     Propagation(String),
     #[error("sysctl {key}: {msg}")]
     Sysctl { key: String, msg: String },
+    #[error("image layers: {0}")]
+    Layers(String),
+    #[error("idmapped mount on {dest}: {msg}")]
+    Idmap { dest: PathBuf, msg: String },
+    #[error("idmapped mounts are not allowed here: {0}")]
+    IdmapNotAllowed(String),
 }
 
 pub(crate) fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> RootfsError {
@@ -55,8 +63,10 @@ pub struct Plan<'a> {
 }
 
 /// Build the rootfs: mounts and devices. Runs in the init, in its new mount
-/// namespace, before `pivot_root` ([`enter`]).
-pub fn prepare(plan: &Plan) -> Result<(), RootfsError> {
+/// namespace, before `pivot_root` ([`enter`]). `idmapped` are the detached
+/// idmapped mounts the parent made ([`idmap::prepare`]); they are attached
+/// in their place among the mounts and closed on return.
+pub fn prepare(plan: &Plan, idmapped: Vec<idmap::Detached>) -> Result<(), RootfsError> {
     let linux = plan.spec.linux().as_ref();
     let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
         None | Some("") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
@@ -67,6 +77,9 @@ pub fn prepare(plan: &Plan) -> Result<(), RootfsError> {
     // Keep our mounts from propagating to the host.
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
         .map_err(sys("make / a slave mount"))?;
+    // An image bundle's layer stack becomes the rootfs (before the bind:
+    // pivot_root then sees the overlay).
+    overlay::mount_layers(plan)?;
     // pivot_root needs the new root to be a mount point.
     mount(
         Some(plan.rootfs),
@@ -79,8 +92,18 @@ pub fn prepare(plan: &Plan) -> Result<(), RootfsError> {
 
     let root = Root::open(plan.rootfs).map_err(sys("open the rootfs"))?;
     let mut dev_bound = false;
-    for m in plan.spec.mounts().iter().flatten() {
-        mounts::mount_entry(&root, plan, m)?;
+    for (i, m) in plan.spec.mounts().iter().flatten().enumerate() {
+        match idmapped.iter().find(|d| d.index == i) {
+            Some(d) => idmap::attach(&root, plan, m, &d.fd)?,
+            // Never a plain bind in its place: the mapping must not be lost.
+            None if idmap::wanted(m) => {
+                return Err(RootfsError::Idmap {
+                    dest: m.destination().clone(),
+                    msg: "not prepared by the parent".into(),
+                });
+            }
+            None => mounts::mount_entry(&root, plan, m)?,
+        }
         dev_bound |= m.destination() == Path::new("/dev") && mounts::is_bind(m);
     }
     if !dev_bound {

@@ -12,6 +12,10 @@ pub struct MountOptions {
     pub propagation: Vec<MsFlags>,
     /// Options the filesystem itself interprets (`mode=755`, `size=64k`).
     pub data: Vec<String>,
+    /// `idmap` or `ridmap`: an idmapped bind mount (see `rootfs::idmap`).
+    pub idmap: bool,
+    /// `ridmap`: the id mapping applies to the submounts too.
+    pub idmap_recursive: bool,
 }
 
 /// (name, flags to set, flags to clear)
@@ -83,6 +87,7 @@ pub fn known_names() -> Vec<&'static str> {
         .iter()
         .map(|(n, _, _)| *n)
         .chain(PROPAGATION.iter().map(|(n, _)| *n))
+        .chain(["idmap", "ridmap"])
         .collect();
     names.sort_unstable();
     names
@@ -94,6 +99,8 @@ impl MountOptions {
             flags: MsFlags::empty(),
             propagation: Vec::new(),
             data: Vec::new(),
+            idmap: false,
+            idmap_recursive: false,
         };
         for opt in options {
             let opt = opt.as_ref();
@@ -102,6 +109,9 @@ impl MountOptions {
                 out.flags.insert(set);
             } else if let Some(p) = propagation_flag(opt) {
                 out.propagation.push(p);
+            } else if opt == "idmap" || opt == "ridmap" {
+                out.idmap = true;
+                out.idmap_recursive |= opt == "ridmap";
             } else if !opt.is_empty() && opt != "tmpcopyup" {
                 out.data.push(opt.to_string());
             }
@@ -142,6 +152,15 @@ mod tests {
         assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
         assert!(o.is_bind());
         assert_eq!(o.remount_flags(), MsFlags::empty());
+    }
+
+    #[test]
+    fn idmap_options_are_not_fs_data() {
+        let o = MountOptions::parse(&["rbind", "ridmap", "ro"]);
+        assert!(o.idmap && o.idmap_recursive);
+        assert!(o.data.is_empty());
+        let o = MountOptions::parse(&["bind", "idmap"]);
+        assert!(o.idmap && !o.idmap_recursive);
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub struct Agent {
     pub metadata: Option<String>,
     /// The container's OCI state, without the pid (not known before the clone).
     pub state: Value,
+    /// The container's init, for an `exec`'d process (runc puts the init's
+    /// pid in the state and the new process's at the top).
+    pub init_pid: Option<i32>,
 }
 
 impl Agent {
@@ -46,13 +49,22 @@ impl Agent {
                 "bundle": bundle,
                 "annotations": annotations,
             }),
+            init_pid: None,
         }
+    }
+
+    /// The same agent for a process `exec`'d into the running container
+    /// whose init is `init_pid`.
+    pub fn for_exec(mut self, init_pid: i32) -> Agent {
+        self.state["status"] = json!("running");
+        self.init_pid = Some(init_pid);
+        self
     }
 
     /// The `ContainerProcessState` payload for the init with host pid `pid`.
     pub fn payload(&self, pid: i32) -> Vec<u8> {
         let mut state = self.state.clone();
-        state["pid"] = json!(pid);
+        state["pid"] = json!(self.init_pid.unwrap_or(pid));
         let mut msg = json!({
             "ociVersion": state["ociVersion"],
             "fds": ["seccompFd"],
@@ -152,6 +164,9 @@ mod tests {
         let none = Agent::new(Path::new("/x"), Some(""), "c", Path::new("/"), "1", &ann);
         let v: Value = serde_json::from_slice(&none.payload(1)).unwrap();
         assert!(v.get("metadata").is_none());
+        let v: Value = serde_json::from_slice(&none.for_exec(7).payload(9)).unwrap();
+        assert_eq!((&v["pid"], &v["state"]["pid"]), (&json!(9), &json!(7)));
+        assert_eq!(v["state"]["status"], "running");
     }
 
     #[test]

@@ -407,3 +407,33 @@ fn podman_default_profile_loads_in_the_kernel() {
         }
     }
 }
+
+#[test]
+fn dispatch_reaches_every_syscall_number() {
+    // Every third syscall allowed, every third one with a condition on its
+    // first argument: spread over all buckets, with gaps between.
+    let names: Vec<&str> = syscalls::SYSCALLS.iter().map(|(n, _)| *n).collect();
+    let plain: Vec<&str> = names.iter().copied().step_by(3).collect();
+    let cond: Vec<&str> = names.iter().copied().skip(1).step_by(3).collect();
+    let f = filter(
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38, "syscalls": [
+        {"names": plain, "action": "SCMP_ACT_ALLOW"},
+        {"names": cond, "action": "SCMP_ACT_TRAP",
+         "args": [{"index": 0, "value": 7, "op": "SCMP_CMP_EQ"}]},
+        {"names": cond, "action": "SCMP_ACT_LOG"}]}),
+    );
+    for nr in 0..600u32 {
+        let name = syscalls::SYSCALLS
+            .iter()
+            .find(|(_, n)| *n == nr)
+            .map(|(s, _)| *s);
+        let run_with = |arg| run(&f.program, &Data::call(nr, &[arg]));
+        match name {
+            Some(n) if plain.contains(&n) => assert_eq!(run_with(7), ALLOW, "{n}"),
+            Some(n) if cond.contains(&n) => {
+                assert_eq!((run_with(7), run_with(8)), (TRAP, LOG), "{n}")
+            }
+            _ => assert_eq!(run_with(7), errno(libc::ENOSYS), "{nr}"),
+        }
+    }
+}

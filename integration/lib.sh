@@ -1,0 +1,131 @@
+# shellcheck shell=bash
+# Helpers shared by the integration suites (sourced, not run).
+#
+# Every engine command goes through `t`, which bounds it with timeout(1), so a
+# hung engine fails one check instead of the whole suite. Results are printed
+# one per line:
+#   ok   SUITE: what            the check passed
+#   FAIL SUITE: what            followed by the command, its status and output
+#   n/a  SUITE: what (why)      the engine itself cannot do this here (not a
+#                               ferry failure; said out loud instead of skipped)
+# The suite's exit status is 1 when any check failed.
+
+CMD_TIMEOUT=${CMD_TIMEOUT:-60} # seconds allowed to any single engine command
+PASS=0
+FAIL=0
+NA=0
+SUITE=${SUITE:-suite}
+OUT=""    # stdout of the last `t`
+ERR=""    # stderr of the last `t`
+RC=0      # exit status of the last `t` (124 = timed out)
+LAST_CMD=""
+
+pass() {
+    PASS=$((PASS + 1))
+    printf 'ok   %s: %s\n' "$SUITE" "$1"
+}
+
+# fail WHAT [DETAIL...]
+fail() {
+    FAIL=$((FAIL + 1))
+    printf 'FAIL %s: %s\n' "$SUITE" "$1"
+    shift
+    local l
+    for l in "$@"; do printf '       %s\n' "$l"; done
+}
+
+# fail_last WHAT [DETAIL...]: fail with the last command's status and output
+fail_last() {
+    local what=$1
+    shift
+    fail "$what" "$@" "command: $LAST_CMD" "status:  $RC$([ "$RC" = 124 ] && echo " (timed out after ${CMD_TIMEOUT}s)")"
+    printf '%s\n' "$OUT" | head -n 15 | sed 's/^/       stdout| /'
+    printf '%s\n' "$ERR" | head -n 15 | sed 's/^/       stderr| /'
+}
+
+na() {
+    NA=$((NA + 1))
+    printf 'n/a  %s: %s\n' "$SUITE" "$*"
+}
+
+info() { printf '#    %s: %s\n' "$SUITE" "$*"; }
+
+# t CMD...: run CMD (stdin /dev/null) bounded by CMD_TIMEOUT; sets OUT ERR RC.
+# A shell function is run as is: it must bound its commands itself.
+t() {
+    local o e
+    o=$(mktemp "$WORK/out.XXXXXX")
+    e=$(mktemp "$WORK/err.XXXXXX")
+    LAST_CMD="$*"
+    if [ "$(type -t "$1")" = function ]; then
+        "$@" >"$o" 2>"$e" </dev/null # the function bounds its own commands
+    else
+        timeout -k 5 "$CMD_TIMEOUT" "$@" >"$o" 2>"$e" </dev/null
+    fi
+    RC=$?
+    OUT=$(cat "$o")
+    ERR=$(cat "$e")
+    rm -f "$o" "$e"
+    return 0
+}
+
+# check WHAT WANT_RC REGEX CMD...: run CMD; pass when it exits WANT_RC and
+# (REGEX empty or) its stdout+stderr match the extended regex REGEX.
+check() {
+    local what=$1 want=$2 re=$3
+    shift 3
+    t "$@"
+    if [ "$RC" != "$want" ]; then
+        fail_last "$what" "expected status $want"
+        return 1
+    fi
+    if [ -n "$re" ] && ! printf '%s\n%s\n' "$OUT" "$ERR" | grep -Eq -- "$re"; then
+        fail_last "$what" "expected output matching /$re/"
+        return 1
+    fi
+    pass "$what"
+}
+
+# poll SECONDS CMD...: retry CMD (silently) every 0.2 s until it succeeds or
+# SECONDS have passed. CMD must be quick or bounded (a function using `pm`).
+poll() {
+    local end=$(($(date +%s) + $1))
+    shift
+    while :; do
+        "$@" >/dev/null 2>&1 </dev/null && return 0
+        [ "$(date +%s)" -lt "$end" ] || return 1
+        sleep 0.2
+    done
+}
+
+now_ms() { date +%s%3N; }
+
+# umount_under DIR: lazily unmount everything mounted below DIR (deepest first).
+umount_under() {
+    local dir=$1 m
+    [ -n "$dir" ] || return 0
+    awk -v d="$dir/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+        while read -r m; do umount -l "$m" 2>/dev/null || true; done
+}
+
+# cgroup_dirs_under REL: v1 cgroup directories named REL in any hierarchy
+cgroup_dirs_under() {
+    local rel=$1 h
+    for h in /sys/fs/cgroup/*/; do
+        [ -d "$h$rel" ] && echo "${h%/}/$rel"
+    done
+    return 0
+}
+
+# rmdir_cgroups REL: remove REL's (empty) cgroup tree in every v1 hierarchy
+rmdir_cgroups() {
+    local rel=$1 d
+    for d in $(cgroup_dirs_under "$rel"); do
+        find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+    done
+}
+
+summary() {
+    printf '#    %s: %d passed, %d failed, %d not applicable\n' "$SUITE" "$PASS" "$FAIL" "$NA"
+    [ "$FAIL" -eq 0 ]
+}

@@ -1,0 +1,310 @@
+//! `ferry image ...`: import, list, inspect, remove, history, bundle, run.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use crate::cli::{CreateOpts, GlobalOpts, ImageCommand, ImageOpts, ListFormat, RunOpts};
+use crate::image::bundle::{BundleOptions, make_bundle};
+use crate::image::history::{self, human};
+use crate::image::import::{ImportOptions, import};
+use crate::image::{ImageRecord, Store, extract::remove_tree};
+
+use super::spec::{default_spec, make_rootless};
+
+pub fn image(g: &GlobalOpts, o: &ImageOpts) -> Result<i32> {
+    let root = o.store.clone().unwrap_or_else(Store::default_root);
+    let store = Store::open(&root)?;
+    match &o.command {
+        ImageCommand::Import {
+            name,
+            platform,
+            reference,
+        } => {
+            let opts = ImportOptions {
+                name: name.clone(),
+                platform: platform.clone(),
+                ..ImportOptions::default()
+            };
+            let rec = import(&store, reference, &opts)?;
+            println!("{} {}", rec.name, rec.config);
+        }
+        ImageCommand::Ls { format, quiet } => list(&store, *format, *quiet)?,
+        ImageCommand::Inspect { name } => {
+            let rec = store.find(name)?;
+            println!("{}", serde_json::to_string_pretty(&inspect(&store, &rec)?)?);
+        }
+        ImageCommand::Rm { names } => {
+            for n in names {
+                let (rec, c) = store.remove_image(n)?;
+                println!(
+                    "removed {} ({} layers, {} blobs freed)",
+                    rec.name, c.layers, c.blobs
+                );
+            }
+        }
+        ImageCommand::History { format, name } => {
+            let rec = store.find(name)?;
+            let h = history::history(&store, &rec)?;
+            print_history(&h, *format)?;
+        }
+        ImageCommand::Bundle {
+            flatten,
+            tty,
+            name,
+            dir,
+            command,
+        } => {
+            let _lock = store.lock(false)?;
+            let rec = store.find(name)?;
+            bundle(&store, &rec, dir, *flatten, *tty, command)?;
+        }
+        ImageCommand::Run {
+            rm,
+            detach,
+            name,
+            image,
+            command,
+        } => return run(g, &store, *rm, *detach, name.as_deref(), image, command),
+    }
+    Ok(0)
+}
+
+fn base_spec() -> (Value, bool) {
+    let mut spec = default_spec();
+    let rootless = crate::user::is_rootless();
+    if rootless {
+        let (uid, gid) = crate::process::idmap::own_ids();
+        make_rootless(&mut spec, uid, gid);
+    }
+    (spec, rootless)
+}
+
+fn bundle(
+    store: &Store,
+    rec: &ImageRecord,
+    dir: &Path,
+    flatten: bool,
+    terminal: bool,
+    args: &[String],
+) -> Result<()> {
+    let (spec, rootless) = base_spec();
+    let opts = BundleOptions {
+        flatten,
+        args: args.to_vec(),
+        terminal,
+        rootless,
+    };
+    make_bundle(store, rec, dir, spec, &opts)?;
+    Ok(())
+}
+
+fn list(store: &Store, format: ListFormat, quiet: bool) -> Result<()> {
+    let images = store.images()?;
+    if quiet {
+        for r in &images {
+            println!("{}", r.name);
+        }
+        return Ok(());
+    }
+    let mut rows = Vec::new();
+    for r in &images {
+        let mut size = 0;
+        let mut seen = std::collections::HashSet::new();
+        for l in &r.layers {
+            if seen.insert(&l.diff_id) {
+                size += store
+                    .layer_info(&l.diff_id)?
+                    .map(|i| i.report.size)
+                    .unwrap_or(0);
+            }
+        }
+        rows.push((r, size));
+    }
+    if format == ListFormat::Json {
+        let v: Vec<Value> = rows
+            .iter()
+            .map(|(r, size)| {
+                json!({ "name": r.name, "id": r.config.to_string(), "layers": r.layers.len(),
+                        "size": size, "source": r.source, "imported": r.imported })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "{:<32} {:<12} {:>6} {:>10}  IMPORTED",
+        "NAME", "ID", "LAYERS", "SIZE"
+    );
+    for (r, size) in rows {
+        println!(
+            "{:<32} {:<12} {:>6} {:>10}  {}",
+            r.name,
+            r.config.short(),
+            r.layers.len(),
+            human(size),
+            r.imported
+        );
+    }
+    Ok(())
+}
+
+fn inspect(store: &Store, rec: &ImageRecord) -> Result<Value> {
+    let config: Value =
+        serde_json::from_slice(&store.read_blob(&rec.config)?).context("parse the image config")?;
+    let mut layers = Vec::new();
+    for l in &rec.layers {
+        let info = store.layer_info(&l.diff_id)?;
+        layers.push(json!({
+            "digest": l.digest.to_string(),
+            "diff_id": l.diff_id.to_string(),
+            "media_type": l.media_type,
+            "size": l.size,
+            "unpacked_size": info.as_ref().map(|i| i.report.size),
+            "entries": info.as_ref().map(|i| i.report.entries),
+            "path": store.layer_root(&l.diff_id),
+        }));
+    }
+    Ok(json!({
+        "name": rec.name,
+        "id": rec.config.to_string(),
+        "source": rec.source,
+        "manifest": rec.manifest.as_ref().map(|m| m.to_string()),
+        "imported": rec.imported,
+        "layers": layers,
+        "config": config,
+    }))
+}
+
+fn print_history(h: &history::History, format: ListFormat) -> Result<()> {
+    if format == ListFormat::Json {
+        println!("{}", serde_json::to_string_pretty(h)?);
+        return Ok(());
+    }
+    println!(
+        "{:<6} {:>10}  {:<20}  CREATED BY",
+        "LAYER", "SIZE", "CREATED"
+    );
+    for s in h.steps.iter().rev() {
+        let layer = s.layer.map(|i| i.to_string()).unwrap_or_else(|| "-".into());
+        let size = if s.empty_layer {
+            "0B (empty)".to_string()
+        } else {
+            human(s.size)
+        };
+        let mut by = s.created_by.replace('\t', " ");
+        if by.len() > 80 {
+            let cut = (0..=77)
+                .rev()
+                .find(|&i| by.is_char_boundary(i))
+                .unwrap_or(0);
+            by.truncate(cut);
+            by.push_str("...");
+        }
+        println!(
+            "{layer:<6} {size:>10}  {:<20}  {by}",
+            s.created.as_deref().unwrap_or("").get(..19).unwrap_or("")
+        );
+    }
+    if h.wasted.is_empty() {
+        println!("\nno file of a lower layer is deleted by a later one");
+        return Ok(());
+    }
+    println!(
+        "\n{} in {} files shipped but deleted by a later layer:",
+        human(h.wasted_bytes),
+        h.wasted.len()
+    );
+    println!("{:>10}  {:>7}  {:>7}  PATH", "SIZE", "SHIPPED", "DELETED");
+    for w in &h.wasted {
+        println!(
+            "{:>10}  {:>7}  {:>7}  {} ({})",
+            human(w.size),
+            w.shipped_in,
+            w.deleted_in,
+            w.path,
+            w.how
+        );
+    }
+    Ok(())
+}
+
+/// A container id from an image name: `busybox:latest` -> `busybox-1a2b3c`.
+fn container_id(image: &str) -> String {
+    let base: String = image
+        .rsplit('/')
+        .next()
+        .unwrap_or(image)
+        .split(':')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(40)
+        .collect();
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() ^ std::process::id())
+        .unwrap_or(0);
+    format!(
+        "{}-{:06x}",
+        if base.is_empty() { "image" } else { &base },
+        t & 0xff_ffff
+    )
+}
+
+fn run(
+    g: &GlobalOpts,
+    store: &Store,
+    rm: bool,
+    detach: bool,
+    id: Option<&str>,
+    image: &str,
+    command: &[String],
+) -> Result<i32> {
+    if rm && detach {
+        bail!("--rm and --detach cannot be combined: nothing would be left to clean up");
+    }
+    let id = id.map_or_else(|| container_id(image), str::to_string);
+    let dir = store.root().join("bundles").join(&id);
+    if dir.exists() {
+        bail!(
+            "a bundle for container {id:?} exists in {}: pick another --name",
+            dir.display()
+        );
+    }
+    let terminal = !detach && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    {
+        let _lock = store.lock(false)?;
+        let rec = store.find(image)?;
+        if let Err(e) = bundle(store, &rec, &dir, false, terminal, command) {
+            let _ = remove_tree(&dir);
+            return Err(e);
+        }
+    }
+    let opts = RunOpts {
+        create: CreateOpts {
+            bundle: Some(dir.clone()),
+            id,
+            ..CreateOpts::default()
+        },
+        detach,
+        keep: false,
+    };
+    let res = super::run::run(g, &opts);
+    if rm || res.is_err() {
+        store.remove_ref(&dir);
+        if let Err(e) = remove_tree(&dir) {
+            log::warn!("remove {}: {e}", dir.display());
+        }
+    }
+    res
+}

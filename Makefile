@@ -30,6 +30,7 @@ bench:
 	bash scripts/deps.sh
 	cargo build --release
 	bash bench/bench.sh
+	bash bench/unpack.sh
 
 lint:
 	cargo fmt --check

@@ -147,7 +147,7 @@ check "task exec -t: gets a terminal" 0 '/dev/pts/[0-9]' \
 check "task exec -d, then task ps lists both processes" 0 '' cx -d --exec-id e6 d1 sleep 999
 psl() { c task ps d1 2>/dev/null | awk 'NR > 1 { print $1 }' | sort -n | tr '\n' ' '; }
 two_procs() { [ "$(psl | wc -w)" -eq 2 ]; }
-if poll 10 two_procs && psl | grep -qw -- "$pid"; then
+if poll 10 two_procs && psl | grep -w -- "$pid" >/dev/null; then
     pass "task ps: init ($pid) and the exec'd process: $(psl)"
 else
     fail "task ps: init ($pid) and the exec'd process" "$(c task ps d1 2>&1)"
@@ -171,7 +171,7 @@ check "task exec after resume" 0 '^resumed$' cx --exec-id e7 d1 echo resumed
 
 # --- delete -f while running ------------------------------------------------------
 check "task delete -f of a running task" 0 '' c task delete -f d1
-if ! c task ls -q | grep -qx d1; then pass "task delete -f: task gone"; else fail "task delete -f: task gone" "$(c task ls 2>&1)"; fi
+if ! c task ls -q | grep -x d1 >/dev/null; then pass "task delete -f: task gone"; else fail "task delete -f: task gone" "$(c task ls 2>&1)"; fi
 if gone_from_runtime d1; then pass "task delete -f: runtime state removed"; else fail "task delete -f: runtime state removed" "$("$RUNTIME_BIN" --root "$RROOT/$NS" state d1 2>&1)"; fi
 if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then pass "task delete -f: init process gone"; else fail "task delete -f: init process gone" "pid $pid still exists"; fi
 check "container delete" 0 '' c container delete d1

@@ -79,7 +79,7 @@ check() {
         fail_last "$what" "expected status $want"
         return 1
     fi
-    if [ -n "$re" ] && ! printf '%s\n%s\n' "$OUT" "$ERR" | grep -Eq -- "$re"; then
+    if [ -n "$re" ] && ! printf '%s\n%s\n' "$OUT" "$ERR" | grep -E -- "$re" >/dev/null; then
         fail_last "$what" "expected output matching /$re/"
         return 1
     fi

@@ -101,7 +101,7 @@ trap 'exit 143' TERM INT HUP
 state_of() { pm inspect -f '{{.State.Status}}' "$1" 2>/dev/null; }
 pid_of() { pm inspect -f '{{.State.Pid}}' "$1" 2>/dev/null; }
 is_state() { [ "$(state_of "$1")" = "$2" ]; }
-logs_have() { pm logs "$1" 2>/dev/null | grep -q -- "$2"; }
+logs_have() { pm logs "$1" 2>/dev/null | grep -- "$2" >/dev/null; }
 
 info "runtime ferry = $RUNTIME_BIN ($("$RUNTIME_BIN" --version 2>&1 | head -n 1))"
 
@@ -154,7 +154,7 @@ check "top" 0 'sleep 1000' pm top c1
 t pm stats --no-stream --format '{{.Name}} {{.MemUsage}}' c1
 if [ "$MODE" = rootless ] && [ "$RC" != 0 ]; then
     na "stats: podman cannot on cgroup v1 rootless: $(printf '%s\n' "$ERR" | grep -v 'level=warn' | head -n 1)"
-elif [ "$RC" = 0 ] && printf '%s' "$OUT" | grep -Eq '^c1 [0-9.]+[kMG]?B / '; then
+elif [ "$RC" = 0 ] && printf '%s' "$OUT" | grep -E '^c1 [0-9.]+[kMG]?B / ' >/dev/null; then
     pass "stats --no-stream"
 else
     fail_last "stats --no-stream"

@@ -108,6 +108,7 @@ export ROOTFS=$WORK/rootfs ROOTFS_TAR=$WORK/rootfs.tar
 say "integration: $RUNTIME_BIN ($("$RUNTIME_BIN" --version 2>&1 | head -n 1)) under ${suites[*]}"
 failed=()
 results=()
+n_pass=0 n_fail=0 n_na=0
 t_all=$(date +%s)
 for s in "${suites[@]}"; do
     case $s in
@@ -117,8 +118,11 @@ for s in "${suites[@]}"; do
     esac
     say "$s"
     t0=$(date +%s)
-    timeout -k 120 "$SUITE_TIMEOUT" "${cmd[@]}"
-    rc=$?
+    timeout -k 120 "$SUITE_TIMEOUT" "${cmd[@]}" 2>&1 | tee "$WORK/$s.log"
+    rc=${PIPESTATUS[0]}
+    read -r p f n < <(sed -nE "s/^#    $s: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) not applicable$/\1 \2 \3/p" "$WORK/$s.log")
+    n_pass=$((n_pass + ${p:-0})) n_fail=$((n_fail + ${f:-0})) n_na=$((n_na + ${n:-0}))
+    [ "$rc" = 0 ] || [ "${f:-0}" != 0 ] || n_fail=$((n_fail + 1)) # died without counting a failure
     dt=$(($(date +%s) - t0))
     [ "$rc" = 124 ] && echo "FAIL $s: timed out after ${SUITE_TIMEOUT}s"
     if [ "$rc" = 0 ]; then
@@ -136,12 +140,12 @@ left_mounts=$(awk -v d="$WORK/" 'index($5, d) == 1 { print $5 }' /proc/self/moun
 if [ -n "$left_procs$left_mounts" ]; then
     results+=("FAIL leftovers: processes: ${left_procs:-none}; mounts: ${left_mounts:-none}")
     failed+=(leftovers)
+    n_fail=$((n_fail + 1))
 fi
 
 say "integration summary ($(($(date +%s) - t_all))s, runtime $RUNTIME_BIN)"
 printf '    %s\n' "${results[@]}"
-if [ ${#failed[@]} -gt 0 ]; then
-    say "integration FAILED: ${failed[*]}"
-    exit 1
-fi
-say "integration passed"
+[ ${#failed[@]} -eq 0 ] || say "integration FAILED: ${failed[*]}"
+# n/a checks (what the engine itself cannot do here) count as skipped.
+echo "integration: $n_pass passed, $n_fail failed, $n_na skipped"
+[ ${#failed[@]} -eq 0 ]

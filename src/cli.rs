@@ -293,8 +293,9 @@ pub struct ImageOpts {
 
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
-    /// Import an image: oci:DIR[:TAG], oci-archive:FILE[:TAG] or
-    /// docker-archive:FILE[:TAG]
+    /// Import or pull an image: oci:DIR[:TAG], oci-archive:FILE[:TAG],
+    /// docker-archive:FILE[:TAG], [docker://]HOST[:PORT]/NAME[:TAG]
+    #[command(alias = "pull")]
     Import {
         /// Name it NAME (default: the name or tag the source gives)
         #[arg(long, value_name = "NAME")]
@@ -302,6 +303,12 @@ pub enum ImageCommand {
         /// Platform to pick from a multi-platform image
         #[arg(long, value_name = "OS/ARCH[/VARIANT]", default_value = "linux/amd64")]
         platform: String,
+        /// Registries: plain HTTP to a host other than loopback
+        #[arg(long)]
+        insecure: bool,
+        /// Registries: credentials (or FERRY_REGISTRY_CREDS)
+        #[arg(long, value_name = "USER:PASS")]
+        creds: Option<String>,
         reference: String,
     },
     /// List images

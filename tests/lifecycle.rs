@@ -532,3 +532,22 @@ fn no_new_keyring_runs() {
     assert!(o.success(), "{}", o.describe());
     assert_eq!(o.stdout, "ok\n");
 }
+
+#[test]
+fn init_killed_behind_ferrys_back_is_stopped() {
+    // The init is not ferry's child once `create` returns; on this kind of
+    // host nobody may reap it, so a zombie init must count as stopped.
+    require_root!();
+    let mut b = Bundle::new("externalkill");
+    b.args(&["sleep", "30"]);
+    b.create(&[]);
+    b.start();
+    let pid = b.pid();
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    let st = b.wait_status("stopped", SHORT);
+    assert_eq!(st["pid"].as_i64(), Some(0), "{st}");
+    b.run_ok(&["delete", &b.id]);
+    b.assert_state_root_empty();
+}

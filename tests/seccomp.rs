@@ -448,3 +448,34 @@ fn notify_reaches_the_agent_which_answers_the_calls() {
         assert_eq!(p["ociVersion"], b.get("/ociVersion").clone(), "{p}");
     }
 }
+
+#[test]
+fn exec_processes_get_the_containers_filter() {
+    require_root!();
+    let b = bundle(
+        "sc-exec",
+        "exec sleep 30",
+        json!({"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [errno_rule(&["mkdir", "mkdirat"], libc::EACCES)]}),
+    );
+    b.create(&[]);
+    b.start();
+    let o = b.ferry(&["exec", &b.id, "mkdir", "/tmp/x"]);
+    assert!(!o.success(), "{}", o.describe());
+    assert!(o.stderr.contains("Permission denied"), "{}", o.describe());
+    let o = b.run_ok(&["exec", &b.id, "grep", "^Seccomp", "/proc/self/status"]);
+    let st = parse_status(&o.stdout);
+    assert_eq!(
+        st.get("Seccomp").map(String::as_str),
+        Some("2"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(
+        st.get("Seccomp_filters").map(String::as_str),
+        Some("1"),
+        "{}",
+        o.stdout
+    );
+    b.run_ok(&["kill", &b.id, "KILL"]);
+}

@@ -39,6 +39,9 @@ pub fn exec(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
             None => Ok(()),
         }
     };
+    // The container's seccomp profile applies to exec'd processes too, as in runc.
+    let spec = config::load(&state.bundle)?;
+    let seccomp = crate::seccomp::Seccomp::for_exec(&spec, &o.id, &state.bundle, state.pid)?;
     let plan = ExecPlan {
         process: &process,
         init_pid: nix::unistd::Pid::from_raw(state.pid),
@@ -46,6 +49,7 @@ pub fn exec(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
         preserve_fds: o.preserve_fds,
         sigmask_reset: set.is_some(),
         before_go: Some(&join_cgroup),
+        seccomp: seccomp.as_ref(),
     };
     let pid = join::spawn(&plan)?;
     if let Some(pid_file) = &o.pid_file {

@@ -21,11 +21,15 @@ pub fn image(g: &GlobalOpts, o: &ImageOpts) -> Result<i32> {
         ImageCommand::Import {
             name,
             platform,
+            insecure,
+            creds,
             reference,
         } => {
             let opts = ImportOptions {
                 name: name.clone(),
                 platform: platform.clone(),
+                insecure: *insecure,
+                creds: creds.clone(),
                 ..ImportOptions::default()
             };
             let rec = import(&store, reference, &opts)?;

@@ -130,6 +130,7 @@ impl Store {
             .filter_map(|e| e.ok())
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| validate_id(name).is_ok())
             .collect();
         ids.sort();
         Ok(ids)
@@ -222,7 +223,16 @@ impl ContainerDir {
 
     /// Remove the directory and everything in it.
     pub fn remove(self) -> Result<(), StoreError> {
-        match fs::remove_dir_all(&self.path) {
+        // Renamed away first (to a name no id can have): from then on the
+        // id reads as gone, never as a dir without state.json, which
+        // `state` would report as a container still being created.
+        let tomb = self.path.with_file_name(format!("{}~deleted", self.id));
+        let target = match fs::rename(&self.path, &tomb) {
+            Ok(()) => tomb,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(_) => self.path.clone(),
+        };
+        match fs::remove_dir_all(&target) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(source) => Err(StoreError::Io {

@@ -16,8 +16,9 @@ use serde_json::Value;
 use super::ImageError;
 use super::digest::{Digest, Verify};
 use super::extract::{self, Report};
+use super::registry::{Client, RegistryRef};
 use super::source::{
-    LayerSrc, Reference, Resolved, Source, Transport, resolve_docker, resolve_oci,
+    LayerSrc, Reference, Resolved, Source, Transport, resolve_docker, resolve_oci, resolve_registry,
 };
 use super::store::{ImageRecord, LayerRecord, Store, check_name};
 
@@ -27,6 +28,10 @@ pub const MAX_LAYER: u64 = 64 << 30;
 
 pub struct ImportOptions {
     pub name: Option<String>,
+    /// Registries: allow plain HTTP to other hosts than loopback.
+    pub insecure: bool,
+    /// Registries: `USER:PASS`.
+    pub creds: Option<String>,
     /// `os/arch[/variant]` chosen from image indexes.
     pub platform: String,
     pub max_layer: u64,
@@ -40,6 +45,8 @@ impl Default for ImportOptions {
             .unwrap_or(MAX_LAYER);
         ImportOptions {
             name: None,
+            insecure: false,
+            creds: None,
             platform: "linux/amd64".into(),
             max_layer,
         }
@@ -65,11 +72,31 @@ pub fn import(
     reference: &str,
     o: &ImportOptions,
 ) -> Result<ImageRecord, ImageError> {
-    let r = Reference::parse(reference)?;
-    let src = Source::open(&r)?;
-    let res: Resolved = match r.transport {
-        Transport::Oci | Transport::OciArchive => resolve_oci(&src, r.tag.as_deref(), &o.platform)?,
-        Transport::DockerArchive => resolve_docker(&src, r.tag.as_deref())?,
+    let local = ["oci:", "oci-archive:", "docker-archive:"]
+        .iter()
+        .any(|p| reference.starts_with(p));
+    let (src, res, default) = match RegistryRef::parse(reference).filter(|_| !local) {
+        Some(rr) => {
+            let client = Client::new(&rr.host, o.insecure, o.creds.clone())?;
+            let src = Source::Registry {
+                client,
+                repo: rr.repo.clone(),
+            };
+            let res = resolve_registry(&src, &rr, &o.platform)?;
+            (src, res, rr.name())
+        }
+        None => {
+            let r = Reference::parse(reference)?;
+            let src = Source::open(&r)?;
+            let res: Resolved = match r.transport {
+                Transport::Oci | Transport::OciArchive => {
+                    resolve_oci(&src, r.tag.as_deref(), &o.platform)?
+                }
+                Transport::DockerArchive => resolve_docker(&src, r.tag.as_deref())?,
+            };
+            let default = default_name(&r, res.name.as_deref(), &res.config.1);
+            (src, res, default)
+        }
     };
     let (config_data, config_digest, config) = &res.config;
     let diffs = diff_ids(config)?;
@@ -83,10 +110,7 @@ pub fn import(
             ),
         ));
     }
-    let name = match &o.name {
-        Some(n) => n.clone(),
-        None => default_name(&r, res.name.as_deref(), config_digest),
-    };
+    let name = o.name.clone().unwrap_or(default);
     check_name(&name)?;
 
     let _lock = store.lock(false)?;
@@ -223,6 +247,7 @@ fn unpack(
     max_layer: u64,
 ) -> Result<(Digest, u64, Report), ImageError> {
     let (raw, size) = src.open_file(&l.path)?;
+    let size = size.or(l.size).unwrap_or(u64::MAX - 1);
     let what = match &l.digest {
         Some(d) => format!("layer blob {}", d.short()),
         None => format!("layer {}", l.path),

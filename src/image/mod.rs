@@ -27,6 +27,7 @@ pub mod extract;
 mod flatten;
 pub mod history;
 pub mod import;
+pub mod registry;
 mod source;
 pub mod store;
 pub mod tar;
@@ -72,7 +73,7 @@ pub enum ImageError {
     #[error("bad tar stream: {0}")]
     Tar(String),
     #[error(
-        "bad image reference {0:?}: use oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:TAG]"
+        "bad image reference {0:?}: use oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG] or [docker://]HOST[:PORT]/NAME[:TAG]"
     )]
     Reference(String),
     #[error("{what}: {msg}")]

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::digest::{Digest, read_verified};
 use super::extract::clean;
+use super::registry::{Client, RegistryRef};
 use super::tar::{self, Kind};
 use super::{ImageError, show};
 
@@ -40,10 +41,9 @@ impl Reference {
         } else if let Some(r) = s.strip_prefix("docker-archive:") {
             (Transport::DockerArchive, r)
         } else if s.starts_with("docker://") {
-            return Err(ImageError::Select(
-                "pulling from a registry is not supported yet: use skopeo copy to an oci: directory"
-                    .into(),
-            ));
+            return Err(ImageError::Select(format!(
+                "{s}: name the registry: docker://HOST[:PORT]/NAME[:TAG]"
+            )));
         } else {
             return Err(ImageError::Reference(s.into()));
         };
@@ -76,6 +76,11 @@ pub enum Source {
     Archive {
         file: PathBuf,
         members: HashMap<String, Member>,
+    },
+    /// A registry repository: only `blobs/sha256/HEX` paths.
+    Registry {
+        client: Client,
+        repo: String,
     },
 }
 
@@ -165,6 +170,7 @@ impl Source {
         match self {
             Source::Dir(d) => clean(rel.as_bytes()).is_some_and(|p| d.join(p).is_file()),
             Source::Archive { members, .. } => self.find(members, rel).is_some(),
+            Source::Registry { .. } => false,
         }
     }
 
@@ -179,8 +185,8 @@ impl Source {
         None
     }
 
-    /// Open the file at `rel`; its reader and size.
-    pub fn open_file(&self, rel: &str) -> Result<(Box<dyn Read + Send>, u64), ImageError> {
+    /// Open the file at `rel`; its reader and size (if known).
+    pub fn open_file(&self, rel: &str) -> Result<(Box<dyn Read + Send>, Option<u64>), ImageError> {
         let missing = || ImageError::format(rel, "not in the image source");
         match self {
             Source::Dir(d) => {
@@ -193,14 +199,19 @@ impl Source {
                     },
                 })?;
                 let size = f.metadata().map_err(ImageError::io(show(&p)))?.len();
-                Ok((Box::new(f), size))
+                Ok((Box::new(f), Some(size)))
             }
             Source::Archive { file, members } => {
                 let (offset, size) = self.find(members, rel).ok_or_else(missing)?;
                 let mut f = File::open(file).map_err(ImageError::io(show(file)))?;
                 f.seek(SeekFrom::Start(offset))
                     .map_err(ImageError::io(show(file)))?;
-                Ok((Box::new(f.take(size)), size))
+                Ok((Box::new(f.take(size)), Some(size)))
+            }
+            Source::Registry { client, repo } => {
+                let hex = rel.strip_prefix("blobs/sha256/").ok_or_else(missing)?;
+                let d = Digest::from_hex(hex).ok_or_else(missing)?;
+                client.blob(repo, &d)
             }
         }
     }
@@ -237,7 +248,7 @@ pub struct Resolved {
     pub name: Option<String>,
 }
 
-fn blob_path(d: &Digest) -> String {
+pub fn blob_path(d: &Digest) -> String {
     format!("blobs/sha256/{}", d.hex())
 }
 
@@ -263,13 +274,13 @@ const CONFIG_TYPES: &[&str] = &[
     "application/vnd.docker.container.image.v1+json",
 ];
 
-struct Desc {
+pub struct Desc {
     media_type: String,
     digest: Digest,
     size: u64,
 }
 
-fn desc(v: &Value, what: &str) -> Result<Desc, ImageError> {
+pub fn desc(v: &Value, what: &str) -> Result<Desc, ImageError> {
     let digest = v["digest"]
         .as_str()
         .ok_or_else(|| ImageError::format(what, "descriptor has no digest"))?;
@@ -301,7 +312,7 @@ fn platform_of(v: &Value) -> String {
 }
 
 /// Pick the entry of an index for `platform` (`os/arch[/variant]`).
-fn pick_platform<'a>(list: &'a [Value], platform: &str) -> Result<&'a Value, ImageError> {
+pub fn pick_platform<'a>(list: &'a [Value], platform: &str) -> Result<&'a Value, ImageError> {
     let want: Vec<&str> = platform.split('/').collect();
     let found = list.iter().find(|m| {
         let got = platform_of(m);
@@ -394,6 +405,16 @@ pub fn resolve_oci(
             .map(str::to_string)
     });
     let (mdata, mdigest, manifest) = descend(src, chosen, platform)?;
+    from_manifest(src, (mdata, mdigest), &manifest, chosen_tag)
+}
+
+/// The config and layers of an image manifest.
+pub fn from_manifest(
+    src: &Source,
+    manifest_blob: (Vec<u8>, Digest),
+    manifest: &Value,
+    name: Option<String>,
+) -> Result<Resolved, ImageError> {
     let cdesc = desc(&manifest["config"], "manifest config")?;
     if !cdesc.media_type.is_empty() && !CONFIG_TYPES.contains(&cdesc.media_type.as_str()) {
         return Err(ImageError::Select(format!(
@@ -420,10 +441,10 @@ pub fn resolve_oci(
         });
     }
     Ok(Resolved {
-        manifest: Some((mdata, mdigest)),
+        manifest: Some(manifest_blob),
         config,
         layers,
-        name: chosen_tag,
+        name,
     })
 }
 
@@ -486,6 +507,40 @@ pub fn resolve_docker(src: &Source, tag: Option<&str>) -> Result<Resolved, Image
         layers,
         name: tags_of(entry).into_iter().next(),
     })
+}
+
+/// Choose the image of a registry repository: the manifest (or index, then
+/// the manifest for `platform`) by tag or digest, verified.
+pub fn resolve_registry(
+    src: &Source,
+    r: &RegistryRef,
+    platform: &str,
+) -> Result<Resolved, ImageError> {
+    let Source::Registry { client, repo } = src else {
+        return Err(ImageError::Select("not a registry".into()));
+    };
+    let pinned = r
+        .reference
+        .contains(':')
+        .then(|| Digest::parse(&r.reference))
+        .transpose()?;
+    let (mut data, mut digest, mut v) = client.manifest(repo, &r.reference, pinned.as_ref())?;
+    for _ in 0..4 {
+        if v.get("manifests").is_none() {
+            return from_manifest(src, (data, digest), &v, Some(r.name()));
+        }
+        let list = v["manifests"].as_array().cloned().unwrap_or_default();
+        let d = desc(pick_platform(&list, platform)?, "index")?;
+        (data, digest, v) = client.manifest(repo, &d.digest.to_string(), Some(&d.digest))?;
+        if data.len() as u64 != d.size {
+            return Err(ImageError::SizeMismatch {
+                what: format!("manifest {}", d.digest),
+                expected: d.size,
+                actual: data.len() as u64,
+            });
+        }
+    }
+    Err(ImageError::Select("indexes nested too deep".into()))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! parent so that the cloned child is born in them.
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 
 use nix::sched::{CloneFlags, setns};

@@ -212,8 +212,7 @@ pub(crate) fn recv_from_child(
     pid: Pid,
 ) -> Result<Vec<u8>, ProcessError> {
     loop {
-        let (msg, fd) =
-            crate::seccomp::agent::recv_fd(sock).map_err(|_| ProcessError::InitDied)?;
+        let (msg, fd) = crate::seccomp::agent::recv_fd(sock).map_err(|_| ProcessError::InitDied)?;
         if msg != sync::SECCOMP {
             return Ok(msg);
         }

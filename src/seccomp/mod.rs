@@ -268,4 +268,19 @@ impl Seccomp {
         };
         Ok(Some(Seccomp { filter, agent }))
     }
+
+    /// The container's filter for a process `exec`'d into it; the agent
+    /// learns the init's pid as the container's.
+    pub fn for_exec(
+        spec: &Spec,
+        id: &str,
+        bundle: &Path,
+        init_pid: i32,
+    ) -> Result<Option<Seccomp>, SeccompError> {
+        let mut seccomp = Seccomp::for_container(spec, id, bundle)?;
+        if let Some(s) = seccomp.as_mut() {
+            s.agent = s.agent.take().map(|a| a.for_exec(init_pid));
+        }
+        Ok(seccomp)
+    }
 }

@@ -1,0 +1,302 @@
+//! `ferry image pull`: from Debian's docker-registry on 127.0.0.1 (started
+//! and stopped here; anonymous and basic auth), and from a small fake
+//! registry that asks for a bearer token, redirects blobs and sends them
+//! chunked.
+
+mod common;
+mod imagekit;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use imagekit::*;
+use serde_json::{Value, json};
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// docker-registry on 127.0.0.1, killed on drop.
+struct Registry {
+    child: Child,
+    port: u16,
+}
+
+impl Registry {
+    fn start(s: &Scratch, htpasswd: Option<&str>) -> Registry {
+        let port = free_port();
+        let auth = match htpasswd {
+            Some(p) => format!("auth:\n  htpasswd:\n    realm: ferry-test\n    path: {p}\n"),
+            None => String::new(),
+        };
+        let config = s.path("registry.yml");
+        fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+                 http:\n  addr: 127.0.0.1:{port}\n{auth}",
+                s.path("registry-data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(s.path("registry.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry { child, port }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pull(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let store = s.path("store").display().to_string();
+    let mut all = vec!["image", "--store", &store, "pull"];
+    all.extend_from_slice(args);
+    ferry(false, &all, env)
+}
+
+#[test]
+fn pulls_from_a_loopback_docker_registry() {
+    if !have("docker-registry") || !have("skopeo") {
+        eprintln!("skipping: needs docker-registry and skopeo (scripts/deps.sh)");
+        return;
+    }
+    let s = Scratch::new("registry");
+    let layout = s.path("layout");
+    let img = busybox_image(common::rootfs_template());
+    oci_layout(&layout, &img, "v1");
+    let htpasswd = s.path("htpasswd");
+    let with_auth = have("htpasswd");
+    if with_auth {
+        let out = Command::new("htpasswd")
+            .args(["-Bbn", "alice", "s3cret"])
+            .output()
+            .unwrap();
+        fs::write(&htpasswd, &out.stdout).unwrap();
+    }
+    let reg = Registry::start(&s, with_auth.then(|| htpasswd.to_str().unwrap()));
+    let dest = format!("docker://127.0.0.1:{}/test/bb:v1", reg.port);
+    let mut copy = Command::new("skopeo");
+    copy.args(["copy", "-q", "--dest-tls-verify=false"]);
+    if with_auth {
+        copy.args(["--dest-creds", "alice:s3cret"]);
+    }
+    let st = copy
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(&dest)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let r = format!("127.0.0.1:{}/test/bb:v1", reg.port);
+    if with_auth {
+        let out = pull(&s, &[&r], &[]);
+        assert_ne!(out.code, 0);
+        assert!(out.stderr.contains("credentials"), "{}", out.stderr);
+        let out = pull(&s, &["--creds", "alice:wrong", &r], &[]);
+        assert_ne!(out.code, 0);
+        pull(&s, &[&r], &[("FERRY_REGISTRY_CREDS", "alice:s3cret")]).ok();
+    } else {
+        pull(&s, &[&r], &[]).ok();
+    }
+    let store = s.path("store").display().to_string();
+    let v: Value = serde_json::from_str(
+        &ferry(false, &["image", "--store", &store, "inspect", &r], &[])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        v["layers"][1]["diff_id"],
+        format!("sha256:{}", sha256(&img.layers[1]))
+    );
+    let missing = pull(
+        &s,
+        &[&format!("127.0.0.1:{}/test/nothere:v1", reg.port)],
+        &[("FERRY_REGISTRY_CREDS", "alice:s3cret")],
+    );
+    assert_ne!(missing.code, 0);
+    assert!(missing.stderr.contains("404"), "{}", missing.stderr);
+}
+
+#[test]
+fn remote_plain_http_needs_insecure() {
+    let s = Scratch::new("insecure");
+    let out = pull(&s, &["docker://registry.example.com/a/b:1"], &[]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("loopback"), "{}", out.stderr);
+}
+
+/// A registry that wants a bearer token, redirects blob requests and sends
+/// blobs chunked. Serves `layout`'s blobs; stops on its own after the test
+/// (or 60 s).
+fn fake_registry(layout: &Path, stop: Arc<AtomicBool>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let layout = layout.to_path_buf();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut served = 0;
+        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline && served < 500 {
+            match listener.accept() {
+                Ok((conn, _)) => {
+                    served += 1;
+                    conn.set_nonblocking(false).unwrap();
+                    serve(conn, &layout, port);
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+    port
+}
+
+fn reply(conn: &mut TcpStream, status: &str, headers: &str, body: &[u8]) {
+    let head = format!(
+        "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let _ = conn.write_all(head.as_bytes());
+    let _ = conn.write_all(body);
+}
+
+fn serve(mut conn: TcpStream, layout: &Path, port: u16) {
+    let mut r = BufReader::new(conn.try_clone().unwrap());
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut auth = String::new();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).unwrap() == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some(v) = h.strip_prefix("Authorization: ") {
+            auth = v.trim().to_string();
+        }
+    }
+    if let Some(q) = path.strip_prefix("/token?") {
+        assert!(q.contains("scope=repository%3Atest%2Fbb%3Apull"), "{q}");
+        return reply(&mut conn, "200 OK", "", br#"{"token":"t0k"}"#);
+    }
+    if let Some(hex) = path.strip_prefix("/storage/") {
+        let data = fs::read(layout.join("blobs/sha256").join(hex)).unwrap();
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        for c in data.chunks(7000) {
+            let _ = conn.write_all(format!("{:x}\r\n", c.len()).as_bytes());
+            let _ = conn.write_all(c);
+            let _ = conn.write_all(b"\r\n");
+        }
+        let _ = conn.write_all(b"0\r\n\r\n");
+        return;
+    }
+    if auth != "Bearer t0k" {
+        let ch = format!(
+            "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake\",scope=\"repository:test/bb:pull\"\r\n"
+        );
+        return reply(&mut conn, "401 Unauthorized", &ch, b"{}");
+    }
+    if path == "/v2/test/bb/manifests/v1" {
+        let index: Value =
+            serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+        let d = index["manifests"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let data = fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(d.trim_start_matches("sha256:")),
+        )
+        .unwrap();
+        let h = format!(
+            "Content-Type: application/vnd.oci.image.manifest.v1+json\r\nDocker-Content-Digest: {d}\r\n"
+        );
+        return reply(&mut conn, "200 OK", &h, &data);
+    }
+    if let Some(d) = path.strip_prefix("/v2/test/bb/blobs/sha256:") {
+        return reply(
+            &mut conn,
+            "307 Temporary Redirect",
+            &format!("Location: /storage/{d}\r\n"),
+            b"",
+        );
+    }
+    reply(
+        &mut conn,
+        "404 Not Found",
+        "",
+        br#"{"errors":[{"message":"not here"}]}"#,
+    );
+}
+
+#[test]
+fn bearer_tokens_redirects_and_chunked_blobs() {
+    let s = Scratch::new("fake-registry");
+    let layout = s.path("layout");
+    let mut img = Image::new(
+        vec![
+            Tar::default()
+                .dir("a/")
+                .file("a/big", &vec![3u8; 300_000])
+                .finish(),
+            Tar::default().file("b", b"b").finish(),
+        ],
+        json!({ "Cmd": ["true"] }),
+    );
+    img.compression = Compression::None;
+    oci_layout(&layout, &img, "v1");
+    let stop = Arc::new(AtomicBool::new(false));
+    let port = fake_registry(&layout, stop.clone());
+    let r = format!("docker://127.0.0.1:{port}/test/bb:v1");
+    let out = pull(&s, &["--name", "fake", &r], &[]);
+    stop.store(true, Ordering::Relaxed);
+    let out = out.ok();
+    assert!(out.stdout.starts_with("fake sha256:"), "{}", out.stdout);
+    let store = s.path("store").display().to_string();
+    let v: Value = serde_json::from_str(
+        &ferry(false, &["image", "--store", &store, "inspect", "fake"], &[])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    let root = v["layers"][0]["path"].as_str().unwrap();
+    let mut big = Vec::new();
+    fs::File::open(Path::new(root).join("a/big"))
+        .unwrap()
+        .read_to_end(&mut big)
+        .unwrap();
+    assert_eq!(big.len(), 300_000);
+}

@@ -12,6 +12,8 @@ eq() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "want '$3', got '$2'"; fi
 # has NAME TEXT NEEDLE
 has() { case "$2" in *"$3"*) ok "$1" ;; *) bad "$1" "'$3' not in: $2" ;; esac; }
 gone() { if [ -e "$2" ]; then bad "$1" "$2 still exists"; else ok "$1"; fi; }
+# Every ferry call is bounded: a hang fails its check instead of the run.
+ferry() { timeout 60 /bin/ferry "$@"; }
 wait_stopped() {
     i=0
     while [ $i -lt 100 ]; do
@@ -49,7 +51,7 @@ mkbundle /b1 '["sleep","60"]' '{"devices":[{"allow":false,"access":"rwm"}],
   "cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0"},
   "pids":{"limit":40},"unified":{"memory.high":"61440000"}}' /ferry-v2/c1
 D=$CG/ferry-v2/c1
-if out=$(ferry create --bundle /b1 c1 2>&1); then ok create; else bad create "$out"; fi
+if ferry create --bundle /b1 c1 >/tmp/c1.out 2>&1; then ok create; else bad create "$(cat /tmp/c1.out)"; fi
 eq memory.max "$(cat $D/memory.max)" 67108864
 eq memory.swap.max "$(cat $D/memory.swap.max)" 33554432
 eq memory.high "$(cat $D/memory.high)" 61440000

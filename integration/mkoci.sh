@@ -2,19 +2,21 @@
 # Make an OCI image archive (an image layout in a tar, what `ctr image import`
 # and `podman load` read) from a root filesystem directory, without a registry.
 #
-#   integration/mkoci.sh ROOTFS_DIR OUT.tar [NAME]     (NAME: localhost/busybox:latest)
+#   integration/mkoci.sh ROOTFS_DIR OUT.tar [NAME [CMD_JSON]]
 #
-# One uncompressed layer with the whole rootfs (owned by root), a config with
-# Cmd ["sh"] and a PATH, for the host's platform (linux/amd64 on these machines).
+# NAME defaults to localhost/busybox:latest, CMD_JSON (the image's Cmd) to
+# '["sh"]'. One uncompressed layer with the whole rootfs (owned by root), a
+# config with that Cmd and a PATH, for the host's platform (linux/amd64 here).
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
-    echo "usage: $0 ROOTFS_DIR OUT.tar [NAME]" >&2
+    echo "usage: $0 ROOTFS_DIR OUT.tar [NAME [CMD_JSON]]" >&2
     exit 2
 fi
 rootfs=$1
 out=$2
 name=${3:-localhost/busybox:latest}
+cmd=${4:-'["sh"]'}
 command -v jq >/dev/null || { echo "mkoci: jq is needed (scripts/deps.sh installs it)" >&2; exit 1; }
 
 case $(uname -m) in
@@ -41,10 +43,10 @@ tar -C "$rootfs" --numeric-owner --owner=0 --group=0 --sort=name --exclude=./.mk
     -cf "$tmp/layer" .
 read -r ldig lsize < <(put "$tmp/layer")
 
-jq -cn --arg arch "$arch" --arg diff "sha256:$ldig" '{
+jq -cn --arg arch "$arch" --arg diff "sha256:$ldig" --argjson cmd "$cmd" '{
     architecture: $arch, os: "linux",
     config: {
-        Cmd: ["sh"],
+        Cmd: $cmd,
         Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
         WorkingDir: "/"
     },

@@ -3,7 +3,11 @@
 # containerd through its runc v2 shim, driven by ctr) with ferry as their OCI
 # runtime. Run by `make test` after the build; needs root.
 #
-#   integration/run.sh [SUITE...]        SUITE: podman-root podman-rootless containerd
+#   integration/run.sh [SUITE...]
+#
+# SUITE: podman-root podman-rootless containerd (the default: all three), or
+# cri (containerd's CRI plugin with a RuntimeClass handler, driven by a Rust
+# CRI client that is built first: slow, so run only when asked).
 #
 # Environment:
 #   FERRY=PATH          ferry binary (default: target/release/ferry; it is copied
@@ -36,7 +40,7 @@ suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=(podman-root podman-rootless containerd)
 for s in "${suites[@]}"; do
     case $s in
-        podman-root | podman-rootless | containerd) ;;
+        podman-root | podman-rootless | containerd | cri) ;;
         *) echo "integration: unknown suite $s" >&2; exit 2 ;;
     esac
 done
@@ -115,6 +119,7 @@ for s in "${suites[@]}"; do
         podman-root) cmd=(bash "$here/podman.sh" root) ;;
         podman-rootless) cmd=(bash "$here/podman.sh" rootless) ;;
         containerd) cmd=(bash "$here/containerd.sh") ;;
+        cri) cmd=(bash "$here/cri.sh") ;;
     esac
     say "$s"
     t0=$(date +%s)

@@ -11,7 +11,7 @@ fn main() {
     match ferry::commands::dispatch(cli) {
         Ok(code) => std::process::exit(code),
         Err(err) => {
-            let msg = format!("{err:#}");
+            let msg = ferry::commands::error_message(&err);
             ferry::logger::fatal(&msg);
             std::process::exit(failure);
         }

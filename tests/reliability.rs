@@ -882,15 +882,24 @@ fn signalled_container_exits_128_plus_n() {
         };
         r.b.remove_ns("pid");
         if mode == Mode::Rootless {
-            // proc cannot be mounted without a pid namespace of our own.
-            let mounts: Vec<Value> = r.b.get("/mounts").as_array().cloned().unwrap_or_default();
-            let mounts: Vec<Value> = mounts
-                .into_iter()
-                .filter(|m| m["destination"] != "/proc")
-                .collect();
+            // proc cannot be mounted without a pid namespace of our own:
+            // bind the host's.
+            let mounts: Vec<Value> =
+                r.b.get("/mounts")
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|m| {
+                        if m["destination"] == "/proc" {
+                            json!({"destination": "/proc", "type": "bind", "source": "/proc",
+                               "options": ["rbind", "nosuid", "noexec", "nodev"]})
+                        } else {
+                            m
+                        }
+                    })
+                    .collect();
             r.b.set("/mounts", json!(mounts));
-            r.b.set("/linux/maskedPaths", json!([]));
-            r.b.set("/linux/readonlyPaths", json!([]));
         }
         r.b.args(&["sleep", "60"]);
         for (sig, n) in [

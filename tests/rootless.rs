@@ -23,7 +23,6 @@ const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 /// The unprivileged test user and its first subordinate ranges.
 #[derive(Clone, Debug)]
 struct TestUser {
-    name: String,
     uid: u32,
     gid: u32,
     /// (first host id, count) from /etc/subuid and /etc/subgid.
@@ -51,7 +50,6 @@ fn test_user() -> Option<TestUser> {
     Some(TestUser {
         subuid: sub_range("/etc/subuid", &name, uid)?,
         subgid: sub_range("/etc/subgid", &name, uid)?,
-        name,
         uid,
         gid,
     })
@@ -583,7 +581,7 @@ fn multi_range_map_and_non_root_user() {
         [
             "1000:1000".to_string(),
             format!("{last}:{lastg}"),
-            format!("{}:0", overflow_id("uid")),
+            format!("{}:{}", overflow_id("uid"), overflow_id("gid")),
             "0:0".to_string()
         ]
     );

@@ -4,7 +4,7 @@ use anyhow::{Result, bail};
 
 use crate::container::{Status, Store, StoreError};
 
-use super::kill::{open_init, signal_container, wait_exit};
+use super::kill::{open_init, signal_init, wait_exit};
 
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     let dir = match store.open_container(id) {
@@ -47,7 +47,8 @@ fn stop(state: &crate::container::State) -> Result<()> {
     let Some(pidfd) = open_init(state) else {
         return Ok(());
     };
-    signal_container(state, libc::SIGKILL, true)?;
+    // The pidfd opened above: the init exiting on its own meanwhile is fine.
+    signal_init(state, &pidfd, libc::SIGKILL, true)?;
     if !wait_exit(&pidfd, 10_000) {
         bail!(
             "container {}: init {} did not exit after SIGKILL",

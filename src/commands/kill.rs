@@ -31,6 +31,12 @@ pub fn signal_container(state: &State, sig: i32, all: bool) -> Result<()> {
     let Some(pidfd) = open_init(state) else {
         bail!("container {} is not running", state.id)
     };
+    signal_init(state, &pidfd, sig, all)
+}
+
+/// [`signal_container`] with the init's pidfd already open (an init that
+/// has exited since is no error).
+pub fn signal_init(state: &State, pidfd: &std::os::fd::OwnedFd, sig: i32, all: bool) -> Result<()> {
     if all && let Some(cg) = &state.cgroup {
         // SIGKILL to the init of a pid namespace kills the rest: no need
         // to freeze and list the cgroup (delete's hot path).

@@ -43,6 +43,24 @@ pub fn failure_code(cli: &Cli) -> i32 {
     }
 }
 
+/// The one-line message for a failed command: the error and its causes,
+/// joined by ": ", leaving out a cause whose text the message already ends
+/// with (errors that print their source, as most do, would say it twice).
+pub fn error_message(err: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || msg.ends_with(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg
+}
+
 /// Run the command; returns the process exit code.
 pub fn dispatch(cli: Cli) -> Result<i32> {
     let g = &cli.global;

@@ -61,10 +61,35 @@ pub fn mount_entry(root: &Root, plan: &Plan, m: &Mount) -> Result<(), RootfsErro
             let ro = MountOptions::parse(&["rbind", "nosuid", "noexec", "nodev", "ro"]);
             bind(root, Path::new("/sys"), &target, &ro, true, dest)?;
         }
+        // devpts refuses a gid=/uid= that the user namespace does not map
+        // (runc's default gid=5 under a podman-style single-id map): mount
+        // it without, as crun does.
+        Err(nix::Error::EINVAL) if fstype == "devpts" && plan.userns && has_owner_data(&opts) => {
+            let data: Vec<&str> = opts
+                .data
+                .iter()
+                .map(String::as_str)
+                .filter(|o| !o.starts_with("gid=") && !o.starts_with("uid="))
+                .collect();
+            mount(
+                Some(&source),
+                &fd_path(&target),
+                Some(fstype),
+                opts.flags,
+                Some(data.join(",").as_str()),
+            )
+            .map_err(|e| mount_err(fstype, dest, e))?;
+        }
         Err(source) => return Err(mount_err(fstype, dest, source)),
     }
     let target = resolve(root, dest)?;
     propagate(&target, &opts, dest)
+}
+
+fn has_owner_data(opts: &MountOptions) -> bool {
+    opts.data
+        .iter()
+        .any(|o| o.starts_with("gid=") || o.starts_with("uid="))
 }
 
 /// The target of a bind mount: a directory for a directory, else a file.

@@ -69,7 +69,8 @@ fn sandbox_config(logdir: &str) -> PodSandboxConfig {
             namespace: "default".into(),
             attempt: 0,
         }),
-        hostname: "ferry-pod".into(),
+        // host network (no CNI here) means the host UTS namespace: no hostname
+        hostname: String::new(),
         log_directory: logdir.into(),
         linux: Some(LinuxPodSandboxConfig {
             security_context: Some(LinuxSandboxSecurityContext {

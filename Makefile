@@ -23,7 +23,7 @@ demo:
 test:
 	bash scripts/deps.sh
 	cargo build --release
-	cargo test --release -- --test-threads=2
+	cargo test --profile fasttest -- --test-threads=2
 	if [ -f integration/run.sh ]; then bash integration/run.sh; fi
 
 bench:

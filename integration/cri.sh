@@ -15,9 +15,9 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 repo=$(cd "$here/.." && pwd)
+SUITE=cri
 # shellcheck source=integration/lib.sh
 . "$here/lib.sh"
-SUITE=cri
 
 : "${WORK:?run through integration/run.sh}" "${RUNTIME_BIN:?}" "${ROOTFS:?}"
 C=$WORK/cri

@@ -13,9 +13,9 @@ set -uo pipefail
 
 MODE=${1:-root}
 here=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
+SUITE="podman-$MODE"
 # shellcheck source=integration/lib.sh
 . "$here/lib.sh"
-SUITE="podman-$MODE"
 
 : "${WORK:?run through integration/run.sh}" "${RUNTIME_BIN:?}" "${ROOTFS_TAR:?}"
 TEST_USER=${TEST_USER:-ferrytest}
@@ -49,10 +49,12 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "$D/events.log"
 tmp_dir = "$TMPD"
-network_config_dir = "$D/networks"
 
 [engine.runtimes]
 ferry = ["$RUNTIME_BIN"]
+
+[network]
+network_config_dir = "$D/networks"
 EOF
 cat >"$D/storage.conf" <<EOF
 [storage]
@@ -83,6 +85,12 @@ chmod 0755 "$PM"
 pm() { timeout -k 5 "$CMD_TIMEOUT" "$PM" "$@"; }
 
 cgroup_parent_existed=$(cgroup_dirs_under libpod_parent)
+# Root podman creates these whatever its configuration says (netavark's run
+# directory, containers/image's blob info cache): removed if this run made them.
+global_made=()
+if [ "$MODE" = root ]; then
+    for g in /run/containers /var/lib/containers; do [ -e "$g" ] || global_made+=("$g"); done
+fi
 cleanup() {
     set +e
     timeout -k 5 60 "$PM" rm -af -t 0 >/dev/null 2>&1
@@ -94,6 +102,8 @@ cleanup() {
     fi
     umount_under "$D"
     [ -z "$cgroup_parent_existed" ] && rmdir_cgroups libpod_parent
+    local g
+    for g in "${global_made[@]}"; do rm -rf "$g"; done
 }
 trap cleanup EXIT
 trap 'exit 143' TERM INT HUP
@@ -119,6 +129,7 @@ check "run --rm: output and exit status 0" 0 '^hello$' \
     pm run --rm "${NET[@]}" "$IMG" echo hello
 check "run --rm: exit status 3 propagated" 3 '' \
     pm run --rm "${NET[@]}" "$IMG" sh -c 'exit 3'
+# shellcheck disable=SC2016 # for the container's shell
 check "run --rm: root in the container, own pid namespace" 0 '^0 1$' \
     pm run --rm "${NET[@]}" "$IMG" sh -c 'echo "$(id -u) $$"'
 check "--runtime-flag debug" 0 '^dbg$' \

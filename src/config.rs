@@ -35,8 +35,17 @@ pub enum ConfigError {
     #[error("sysctl {0:?} is not namespaced and cannot be set for a container")]
     UnsafeSysctl(String),
     /// `root.path` does not name a directory.
-    #[error("rootfs {path} is not a directory: {reason}")]
+    #[error("rootfs {path}: {reason}")]
     Rootfs { path: PathBuf, reason: String },
+    /// An rlimit whose soft limit is above its hard limit.
+    #[error("rlimit {kind}: the soft limit {soft} is above the hard limit {hard}")]
+    Rlimit { kind: String, soft: u64, hard: u64 },
+    /// `process.oomScoreAdj` outside what the kernel takes.
+    #[error("process.oomScoreAdj {0} is out of range (-1000 to 1000)")]
+    OomScoreAdj(i64),
+    /// `process.cwd` must be absolute (the runtime spec says so).
+    #[error("process.cwd {0:?} is not an absolute path")]
+    RelativeCwd(String),
 }
 
 /// Read and check `BUNDLE/config.json`.
@@ -59,6 +68,9 @@ pub fn parse(data: &[u8]) -> Result<Spec, ConfigError> {
         msg,
     };
     let value: Value = serde_json::from_slice(data).map_err(|e| invalid(e.to_string()))?;
+    if !value.is_object() {
+        return Err(invalid("the top level is not a JSON object".into()));
+    }
     if let Some(caps) = value
         .pointer("/process/capabilities")
         .and_then(Value::as_object)
@@ -73,7 +85,51 @@ pub fn parse(data: &[u8]) -> Result<Spec, ConfigError> {
         }
     }
     crate::seccomp::precheck(&value)?;
-    serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
+    check_process(&value)?;
+    serde_json::from_value(value).map_err(|e| {
+        // Parsed again from the text, the error says where (line, column).
+        let located = serde_json::from_slice::<Spec>(data).err();
+        invalid(located.unwrap_or(e).to_string())
+    })
+}
+
+/// Values the kernel would refuse later with a bare EINVAL.
+fn check_process(value: &Value) -> Result<(), ConfigError> {
+    let Some(process) = value.get("process") else {
+        return Ok(());
+    };
+    if let Some(cwd) = process.get("cwd").and_then(Value::as_str)
+        && !cwd.starts_with('/')
+    {
+        return Err(ConfigError::RelativeCwd(cwd.to_string()));
+    }
+    if let Some(adj) = process.get("oomScoreAdj").and_then(Value::as_i64)
+        && !(-1000..=1000).contains(&adj)
+    {
+        return Err(ConfigError::OomScoreAdj(adj));
+    }
+    for r in process
+        .get("rlimits")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(soft), Some(hard)) = (
+            r.get("soft").and_then(Value::as_u64),
+            r.get("hard").and_then(Value::as_u64),
+        ) else {
+            continue;
+        };
+        if soft > hard {
+            let kind = r.get("type").and_then(Value::as_str).unwrap_or("?");
+            return Err(ConfigError::Rlimit {
+                kind: kind.to_string(),
+                soft,
+                hard,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Check that every `linux.sysctl` key lives in a namespace the container

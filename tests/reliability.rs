@@ -539,22 +539,25 @@ fn fds_stay_few() {
             "container did not start: {}",
             run.stdout_so_far()
         );
-        let ferry_fds: Vec<String> = fs::read_dir(format!("/proc/{}/fd", run.pid()))
+        // Less what ferry inherited from us (the harness's own fds).
+        let inherited = inheritable_fds();
+        let ferry_fds: Vec<i32> = fs::read_dir(format!("/proc/{}/fd", run.pid()))
             .unwrap()
             .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+            .filter(|fd| *fd <= 2 || !inherited.contains(fd))
             .collect();
         let inside = Bundle::fd_set(run.stdout_so_far().lines().next().unwrap_or(""));
         r.ok(&["kill", &id, "KILL"]);
         let o = run.wait(SHORT);
         assert_eq!(o.code(), 137, "{}", o.describe());
         report(&format!(
-            "fds {}: foreground ferry run holds {} fds {ferry_fds:?}; the container's shell sees {inside:?}",
+            "fds {}: foreground ferry run holds {} fds of its own {ferry_fds:?}; the container's shell sees {inside:?}",
             mode.name(),
             ferry_fds.len()
         ));
-        // stdio, plus at most a few of its own (e.g. the state dir).
-        assert!(ferry_fds.len() <= 6, "ferry run holds {ferry_fds:?}");
+        // stdio, plus at most a couple of its own.
+        assert!(ferry_fds.len() <= 5, "ferry run holds {ferry_fds:?}");
         // stdio and the fd `ls` opened on /proc/self/fd.
         assert!(
             inside.iter().all(|fd| *fd <= 3),
@@ -562,6 +565,22 @@ fn fds_stay_few() {
         );
         r.assert_no_leaks("after a foreground run");
     }
+}
+
+/// Our fds without close-on-exec (a child inherits them).
+fn inheritable_fds() -> Vec<i32> {
+    fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+        .filter(|fd: &i32| {
+            let info = fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap_or_default();
+            info.lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+                .is_some_and(|f| f & libc::O_CLOEXEC as u32 == 0)
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------

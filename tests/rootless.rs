@@ -1114,6 +1114,46 @@ fn idmapped_mount_refused_for_a_user() {
     }
 }
 
+/// Podman-style in a mount namespace of the user's own: on a tmpfs mounted
+/// there (its superblock belongs to the user's namespace) the kernel allows
+/// an idmapped mount, and ferry makes it.
+#[test]
+fn idmapped_mount_podman_style_on_tmpfs() {
+    let user = require_user!();
+    let mut b = UserBundle::new("idmap-podman", &user);
+    without_userns(&mut b);
+    let src = b.path("src");
+    fs::create_dir(&src).unwrap();
+    let map = one(0, 1000, 1);
+    b.add_mount(idmap_mount(
+        &src,
+        "/idm",
+        &["bind", "idmap"],
+        map.clone(),
+        map,
+    ));
+    let users = format!("--map-users={},1,{}", user.subuid.0, user.subuid.1);
+    let groups = format!("--map-groups={},1,{}", user.subgid.0, user.subgid.1);
+    let setup = format!(
+        "mount -t tmpfs tmpfs {0} && touch {0}/f && exec \"$0\" \"$@\"",
+        src.display()
+    );
+    let wrap = [
+        "unshare",
+        "--user",
+        "--map-root-user",
+        "--mount",
+        &users,
+        &groups,
+        "sh",
+        "-c",
+        &setup,
+    ];
+    let out = b.output_wrapped(&wrap, "stat -c %u:%g /idm/f");
+    assert_eq!(out.trim(), "1000:1000");
+    b.assert_nothing_left();
+}
+
 /// `ferry features` announces idmapped mounts and their options.
 #[test]
 fn features_announce_idmap() {

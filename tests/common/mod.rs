@@ -71,10 +71,10 @@ static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
 static OWNED_ROOTFS: OnceLock<PathBuf> = OnceLock::new();
 
 extern "C" fn remove_owned_rootfs() {
-    if let Some(p) = OWNED_ROOTFS.get() {
-        if std::env::var_os("FERRY_KEEP_TEST_DIRS").is_none() {
-            let _ = fs::remove_dir_all(p);
-        }
+    if let Some(p) = OWNED_ROOTFS.get()
+        && std::env::var_os("FERRY_KEEP_TEST_DIRS").is_none()
+    {
+        let _ = fs::remove_dir_all(p);
     }
 }
 
@@ -136,12 +136,11 @@ fn remove_stale_templates() {
     let Ok(rd) = fs::read_dir("/tmp") else { return };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix("ferry-tests-rootfs-") {
-            if let Ok(pid) = pid.parse::<i32>() {
-                if !pid_alive(pid) {
-                    let _ = fs::remove_dir_all(e.path());
-                }
-            }
+        if let Some(pid) = name.strip_prefix("ferry-tests-rootfs-")
+            && let Ok(pid) = pid.parse::<i32>()
+            && !pid_alive(pid)
+        {
+            let _ = fs::remove_dir_all(e.path());
         }
     }
 }
@@ -1000,11 +999,10 @@ impl Drop for Bundle {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
+                && wait_timeout(&mut child, Duration::from_secs(10)).is_none()
             {
-                if wait_timeout(&mut child, Duration::from_secs(10)).is_none() {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                }
+                let _ = child.kill();
+                let _ = child.wait();
             }
         }
         // safety net: kill leaked container processes of this test

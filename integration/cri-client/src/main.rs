@@ -3,9 +3,11 @@
 //!
 //!     ferry-cri-client SOCKET HANDLER IMAGE LOGDIR
 //!
-//! RunPodSandbox (host network: no CNI here) with `runtime_handler: HANDLER`,
-//! CreateContainer, StartContainer, ContainerStatus, ExecSync, StopContainer,
-//! RemoveContainer, StopPodSandbox, RemovePodSandbox. Exit status 1 when a
+//! RunPodSandbox (host network: no CNI here) with `runtime_handler: HANDLER`;
+//! three containers (own pid namespace ignoring SIGTERM, own pid namespace
+//! exiting on SIGTERM, the pod's shared pid namespace): CreateContainer,
+//! StartContainer, ContainerStatus, ExecSync, StopContainer, RemoveContainer;
+//! then StopPodSandbox, RemovePodSandbox. Exit status 1 when a
 //! step failed; the pod is removed on the way out whatever happened.
 
 use std::time::Duration;
@@ -92,16 +94,168 @@ async fn container_state(c: &mut Client, id: &str) -> Result<(i32, i32), String>
     let r = call!(
         c,
         container_status,
-        ContainerStatusRequest { container_id: id.into(), verbose: false }
+        ContainerStatusRequest {
+            container_id: id.into(),
+            verbose: false
+        }
     )?;
     let s = r.status.ok_or("no status")?;
     Ok((s.state, s.exit_code))
 }
 
-async fn scenario(c: &mut Client, r: &mut Report, handler: &str, image: &str, logdir: &str) -> Result<(), String> {
-    let v = call!(c, version, VersionRequest { version: "v1".into() })?;
+#[allow(clippy::too_many_arguments)]
+async fn start(
+    c: &mut Client,
+    r: &mut Report,
+    pod: &str,
+    sb: &PodSandboxConfig,
+    image: &str,
+    name: &str,
+    pid: NamespaceMode,
+    script: &str,
+) -> Result<String, String> {
+    let cfg = ContainerConfig {
+        metadata: Some(ContainerMetadata {
+            name: name.into(),
+            attempt: 0,
+        }),
+        image: Some(ImageSpec {
+            image: image.into(),
+            ..Default::default()
+        }),
+        command: vec!["sh".into(), "-c".into(), script.into()],
+        log_path: format!("{name}.log"),
+        linux: Some(LinuxContainerConfig {
+            security_context: Some(LinuxContainerSecurityContext {
+                namespace_options: Some(NamespaceOption {
+                    network: NamespaceMode::Node as i32,
+                    pid: pid as i32,
+                    ipc: NamespaceMode::Pod as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let id = call!(
+        c,
+        create_container,
+        CreateContainerRequest {
+            pod_sandbox_id: pod.into(),
+            config: Some(cfg),
+            sandbox_config: Some(sb.clone())
+        }
+    )?
+    .container_id;
+    let (state, _) = container_state(c, &id).await?;
     r.check(
-        &format!("Version: {} {} (CRI {})", v.runtime_name, v.runtime_version, v.runtime_api_version),
+        &format!("{name} CreateContainer: CONTAINER_CREATED"),
+        state == ContainerState::ContainerCreated as i32,
+        state,
+    );
+    call!(
+        c,
+        start_container,
+        StartContainerRequest {
+            container_id: id.clone()
+        }
+    )?;
+    let (state, _) = container_state(c, &id).await?;
+    r.check(
+        &format!("{name} StartContainer: CONTAINER_RUNNING"),
+        state == ContainerState::ContainerRunning as i32,
+        state,
+    );
+    Ok(id)
+}
+
+/// StopContainer with a 2 s grace, expecting exit code `code` (and, when
+/// `grace`, that the grace period was waited out), then RemoveContainer.
+async fn stop_remove(
+    c: &mut Client,
+    r: &mut Report,
+    id: &str,
+    name: &str,
+    code: i32,
+    grace: bool,
+) -> Result<(), String> {
+    let t0 = std::time::Instant::now();
+    let stopped = call!(
+        c,
+        stop_container,
+        StopContainerRequest {
+            container_id: id.into(),
+            timeout: 2
+        }
+    );
+    let dt = t0.elapsed();
+    let (state, exit) = container_state(c, id).await?;
+    let timing = if grace {
+        dt >= Duration::from_millis(1500)
+    } else {
+        dt < Duration::from_millis(1500)
+    };
+    r.check(
+        &format!(
+            "{name} StopContainer: CONTAINER_EXITED with exit code {code} ({} ms)",
+            dt.as_millis()
+        ),
+        stopped.is_ok()
+            && state == ContainerState::ContainerExited as i32
+            && exit == code
+            && timing,
+        format!(
+            "{} state {state} exit {exit} after {dt:?}",
+            stopped.err().unwrap_or_default()
+        ),
+    );
+    let removed = call!(
+        c,
+        remove_container,
+        RemoveContainerRequest {
+            container_id: id.into()
+        }
+    );
+    let gone = call!(
+        c,
+        container_status,
+        ContainerStatusRequest {
+            container_id: id.into(),
+            verbose: false
+        }
+    )
+    .is_err();
+    r.check(
+        &format!("{name} RemoveContainer"),
+        removed.is_ok() && gone,
+        removed
+            .err()
+            .unwrap_or_else(|| "container still known".into()),
+    );
+    Ok(())
+}
+
+async fn scenario(
+    c: &mut Client,
+    r: &mut Report,
+    handler: &str,
+    image: &str,
+    logdir: &str,
+) -> Result<(), String> {
+    let v = call!(
+        c,
+        version,
+        VersionRequest {
+            version: "v1".into()
+        }
+    )?;
+    r.check(
+        &format!(
+            "Version: {} {} (CRI {})",
+            v.runtime_name, v.runtime_version, v.runtime_api_version
+        ),
         v.runtime_api_version.starts_with("v1"),
         format!("{v:?}"),
     );
@@ -110,19 +264,33 @@ async fn scenario(c: &mut Client, r: &mut Report, handler: &str, image: &str, lo
     let pod = call!(
         c,
         run_pod_sandbox,
-        RunPodSandboxRequest { config: Some(sb.clone()), runtime_handler: handler.into() }
+        RunPodSandboxRequest {
+            config: Some(sb.clone()),
+            runtime_handler: handler.into()
+        }
     )?
     .pod_sandbox_id;
-    r.check(&format!("RunPodSandbox with runtime_handler {handler:?}"), !pod.is_empty(), "empty id");
+    r.check(
+        &format!("RunPodSandbox with runtime_handler {handler:?}"),
+        !pod.is_empty(),
+        "empty id",
+    );
     println!("POD {pod}");
 
     let st = call!(
         c,
         pod_sandbox_status,
-        PodSandboxStatusRequest { pod_sandbox_id: pod.clone(), verbose: true }
+        PodSandboxStatusRequest {
+            pod_sandbox_id: pod.clone(),
+            verbose: true
+        }
     )?;
     let ready = st.status.as_ref().map(|s| s.state) == Some(PodSandboxState::SandboxReady as i32);
-    r.check("PodSandboxStatus: SANDBOX_READY", ready, format!("{:?}", st.status));
+    r.check(
+        "PodSandboxStatus: SANDBOX_READY",
+        ready,
+        format!("{:?}", st.status),
+    );
     let info = st.info.get("info").cloned().unwrap_or_default();
     r.check(
         &format!("PodSandboxStatus: the sandbox runs under handler {handler:?}"),
@@ -130,67 +298,110 @@ async fn scenario(c: &mut Client, r: &mut Report, handler: &str, image: &str, lo
         format!("info: {}", &info[..info.len().min(400)]),
     );
 
-    let cfg = ContainerConfig {
-        metadata: Some(ContainerMetadata { name: "c1".into(), attempt: 0 }),
-        image: Some(ImageSpec { image: image.into(), ..Default::default() }),
-        command: vec!["sh".into(), "-c".into(), "echo started; exec sleep 1000".into()],
-        log_path: "c1.log".into(),
-        linux: Some(LinuxContainerConfig::default()),
-        ..Default::default()
-    };
-    let id = call!(
+    // c1: the kubelet's default, a pid namespace of its own; sleep is its
+    // pid 1 and ignores SIGTERM, so the stop ends with SIGKILL after 2 s.
+    let c1 = start(
         c,
-        create_container,
-        CreateContainerRequest { pod_sandbox_id: pod.clone(), config: Some(cfg), sandbox_config: Some(sb) }
-    )?
-    .container_id;
-    r.check("CreateContainer", !id.is_empty(), "empty id");
-    let (state, _) = container_state(c, &id).await?;
-    r.check("ContainerStatus: CONTAINER_CREATED", state == ContainerState::ContainerCreated as i32, state);
-
-    call!(c, start_container, StartContainerRequest { container_id: id.clone() })?;
-    let (state, _) = container_state(c, &id).await?;
-    r.check("StartContainer: CONTAINER_RUNNING", state == ContainerState::ContainerRunning as i32, state);
-
+        r,
+        &pod,
+        &sb,
+        image,
+        "c1",
+        NamespaceMode::Container,
+        "echo started; exec sleep 1000",
+    )
+    .await?;
     let e = call!(
         c,
         exec_sync,
         ExecSyncRequest {
-            container_id: id.clone(),
-            cmd: vec!["sh".into(), "-c".into(), "echo exec-ok; cat /proc/1/cmdline | tr '\\0' ' '; exit 3".into()],
+            container_id: c1.clone(),
+            cmd: vec![
+                "sh".into(),
+                "-c".into(),
+                "echo exec-ok; cat /proc/1/cmdline | tr '\\0' ' '; exit 3".into()
+            ],
             timeout: 30,
         }
     )?;
     let out = String::from_utf8_lossy(&e.stdout).to_string();
     r.check(
-        "ExecSync: output and exit code 3",
+        "c1 ExecSync: output, own pid namespace, exit code 3",
         e.exit_code == 3 && out.starts_with("exec-ok\nsleep 1000"),
-        format!("exit {} stdout {:?} stderr {:?}", e.exit_code, out, String::from_utf8_lossy(&e.stderr)),
+        format!(
+            "exit {} stdout {:?} stderr {:?}",
+            e.exit_code,
+            out,
+            String::from_utf8_lossy(&e.stderr)
+        ),
     );
+    stop_remove(c, r, &c1, "c1", 137, true).await?;
 
-    // sleep is pid 1 of its pid namespace: it ignores SIGTERM, so the stop
-    // must end with SIGKILL after the 2 s grace.
-    let t0 = std::time::Instant::now();
-    call!(c, stop_container, StopContainerRequest { container_id: id.clone(), timeout: 2 })?;
-    let dt = t0.elapsed();
-    let (state, code) = container_state(c, &id).await?;
+    // c2: exits 0 on SIGTERM.
+    let c2 = start(
+        c,
+        r,
+        &pod,
+        &sb,
+        image,
+        "c2",
+        NamespaceMode::Container,
+        "trap 'exit 0' TERM; while :; do sleep 0.1; done",
+    )
+    .await?;
+    stop_remove(c, r, &c2, "c2", 0, false).await?;
+
+    // c3: the pod's shared pid namespace (shareProcessNamespace: true); sleep
+    // is not pid 1 there, so SIGTERM ends it, and the shim then kills the
+    // rest of the container's processes (`kill --all` after the init exited).
+    let c3 = start(
+        c,
+        r,
+        &pod,
+        &sb,
+        image,
+        "c3",
+        NamespaceMode::Pod,
+        "exec sleep 1000",
+    )
+    .await?;
+    stop_remove(c, r, &c3, "c3", 143, false).await?;
+
+    call!(
+        c,
+        stop_pod_sandbox,
+        StopPodSandboxRequest {
+            pod_sandbox_id: pod.clone()
+        }
+    )?;
+    let st = call!(
+        c,
+        pod_sandbox_status,
+        PodSandboxStatusRequest {
+            pod_sandbox_id: pod.clone(),
+            verbose: false
+        }
+    )?;
+    let notready =
+        st.status.as_ref().map(|s| s.state) == Some(PodSandboxState::SandboxNotready as i32);
     r.check(
-        &format!("StopContainer (timeout 2): CONTAINER_EXITED, exit 137, after {} ms", dt.as_millis()),
-        state == ContainerState::ContainerExited as i32 && code == 137 && dt >= Duration::from_millis(1500),
-        format!("state {state} exit {code} after {dt:?}"),
+        "StopPodSandbox: SANDBOX_NOTREADY",
+        notready,
+        format!("{:?}", st.status),
     );
-
-    call!(c, remove_container, RemoveContainerRequest { container_id: id.clone() })?;
-    let gone = call!(c, container_status, ContainerStatusRequest { container_id: id.clone(), verbose: false }).is_err();
-    r.check("RemoveContainer", gone, "container still known");
-
-    call!(c, stop_pod_sandbox, StopPodSandboxRequest { pod_sandbox_id: pod.clone() })?;
-    let st = call!(c, pod_sandbox_status, PodSandboxStatusRequest { pod_sandbox_id: pod.clone(), verbose: false })?;
-    let notready = st.status.as_ref().map(|s| s.state) == Some(PodSandboxState::SandboxNotready as i32);
-    r.check("StopPodSandbox: SANDBOX_NOTREADY", notready, format!("{:?}", st.status));
-    call!(c, remove_pod_sandbox, RemovePodSandboxRequest { pod_sandbox_id: pod.clone() })?;
+    call!(
+        c,
+        remove_pod_sandbox,
+        RemovePodSandboxRequest {
+            pod_sandbox_id: pod.clone()
+        }
+    )?;
     let left = call!(c, list_pod_sandbox, ListPodSandboxRequest { filter: None })?.items;
-    r.check("RemovePodSandbox: no pod left", left.is_empty(), format!("{left:?}"));
+    r.check(
+        "RemovePodSandbox: no pod left",
+        left.is_empty(),
+        format!("{left:?}"),
+    );
     Ok(())
 }
 
@@ -215,10 +426,25 @@ async fn main() {
     // Whatever happened, leave no pod behind.
     if let Ok(l) = call!(c, list_pod_sandbox, ListPodSandboxRequest { filter: None }) {
         for p in l.items {
-            let _ = call!(c, stop_pod_sandbox, StopPodSandboxRequest { pod_sandbox_id: p.id.clone() });
-            let _ = call!(c, remove_pod_sandbox, RemovePodSandboxRequest { pod_sandbox_id: p.id });
+            let _ = call!(
+                c,
+                stop_pod_sandbox,
+                StopPodSandboxRequest {
+                    pod_sandbox_id: p.id.clone()
+                }
+            );
+            let _ = call!(
+                c,
+                remove_pod_sandbox,
+                RemovePodSandboxRequest {
+                    pod_sandbox_id: p.id
+                }
+            );
         }
     }
-    println!("#    cri: {} passed, {} failed, 0 not applicable", r.pass, r.fail);
+    println!(
+        "#    cri: {} passed, {} failed, 0 not applicable",
+        r.pass, r.fail
+    );
     std::process::exit(if r.fail == 0 { 0 } else { 1 });
 }

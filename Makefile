@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 export PATH := $(HOME)/.cargo/bin:/root/.cargo/bin:$(PATH)
 
-.PHONY: all build deps demo test bench lint clean
+.PHONY: all build deps demo test test-cgroup-v2 bench lint clean
 
 all: build
 
@@ -25,6 +25,12 @@ test:
 	cargo build --release
 	cargo test --profile fasttest -- --test-threads=2
 	if [ -f integration/run.sh ]; then bash integration/run.sh; fi
+	bash integration/cgroup-v2.sh
+
+# ferry's cgroup checks on a pure cgroup v2 kernel, in qemu (about a minute).
+test-cgroup-v2:
+	cargo build --release
+	bash integration/cgroup-v2.sh
 
 bench:
 	bash scripts/deps.sh

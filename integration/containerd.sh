@@ -121,7 +121,11 @@ is_status() { [ "$(task_status "$1")" = "$2" ]; }
 gone_from_runtime() { ! "$RUNTIME_BIN" --root "$RROOT/$NS" state "$1" >/dev/null 2>&1; }
 
 # --- run --rm -----------------------------------------------------------------
-check "run --rm: output and exit status 0" 0 '^hello$' c "${RUN[@]}" --rm "$IMG" r1 echo hello
+if ! check "run --rm: output and exit status 0" 0 '^hello$' c "${RUN[@]}" --rm "$IMG" r1 echo hello; then
+    fail "the rest of the suite (not run: the simplest container fails)"
+    summary
+    exit 1
+fi
 check "run --rm: exit status 3 propagated" 3 '' c "${RUN[@]}" --rm "$IMG" r2 sh -c 'exit 3'
 check "run --rm: pid 1 in its own pid namespace" 0 '^1$' c "${RUN[@]}" --rm "$IMG" r3 sh -c 'echo $$'
 check "run --no-pivot" 0 '^no-pivot$' c "${RUN[@]}" --rm --no-pivot "$IMG" r4 echo no-pivot

@@ -125,8 +125,12 @@ check "podman info reports the runtime's version" 0 "^ferry $(printf '%s' "$RUNT
     pm info --format '{{.Host.OCIRuntime.Name}} {{.Host.OCIRuntime.Path}} {{.Host.OCIRuntime.Version}}'
 
 # --- run --rm ---------------------------------------------------------------
-check "run --rm: output and exit status 0" 0 '^hello$' \
-    pm run --rm "${NET[@]}" "$IMG" echo hello
+if ! check "run --rm: output and exit status 0" 0 '^hello$' \
+    pm run --rm "${NET[@]}" "$IMG" echo hello; then
+    fail "the rest of the suite (not run: the simplest container fails)"
+    summary
+    exit 1
+fi
 check "run --rm: exit status 3 propagated" 3 '' \
     pm run --rm "${NET[@]}" "$IMG" sh -c 'exit 3'
 # shellcheck disable=SC2016 # for the container's shell

@@ -5,7 +5,7 @@
 //! and no single allocation may exceed 64 MiB (a length field taken on
 //! trust would show up as one).
 //!
-//! `FERRY_FUZZ_ITERS` (default 4000 per target) and `FERRY_FUZZ_SEED` tune
+//! `FERRY_FUZZ_ITERS` (default 20000 per target) and `FERRY_FUZZ_SEED` tune
 //! a run; a failing input is written to `target/hostile-input/`.
 
 #[path = "../fuzz/harness.rs"]
@@ -356,7 +356,7 @@ fn iters() -> usize {
     std::env::var("FERRY_FUZZ_ITERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(4000)
+        .unwrap_or(20_000)
 }
 
 fn seed(salt: u64) -> u64 {

@@ -124,17 +124,17 @@ fn cases() -> Vec<(&'static str, Edit, &'static str)> {
         (
             "process.args is a string",
             set("/process/args", json!("sleep 10")),
-            "invalid {config}: invalid type: string \"sleep 10\", expected a sequence at line 1 column 316",
+            "invalid {config}: invalid type: string \"sleep 10\", expected a sequence at line 1 column 355",
         ),
         (
             "user.uid is a name",
             set("/process/user/uid", json!("root")),
-            "invalid {config}: invalid type: string \"root\", expected u32 at line 1 column 390",
+            "invalid {config}: invalid type: string \"root\", expected u32 at line 1 column 444",
         ),
         (
             "unknown namespace type",
             set("/linux/namespaces/5", json!({"type": "foo"})),
-            "invalid {config}: unknown variant `foo`, expected one of `mount`, `cgroup`, `uts`, `ipc`, `user`, `pid`, `network`, `time` at line 1 column 183",
+            "invalid {config}: unknown variant `foo`, expected one of `mount`, `cgroup`, `uts`, `ipc`, `user`, `pid`, `network`, `time` at line 1 column 137",
         ),
         (
             "unknown rlimit",
@@ -142,7 +142,7 @@ fn cases() -> Vec<(&'static str, Edit, &'static str)> {
                 "/process/rlimits",
                 json!([{"type": "RLIMIT_FOO", "hard": 1, "soft": 1}]),
             ),
-            "invalid {config}: unknown variant `RLIMIT_FOO`, expected one of `RLIMIT_CPU`, `RLIMIT_FSIZE`, `RLIMIT_DATA`, `RLIMIT_STACK`, `RLIMIT_CORE`, `RLIMIT_RSS`, `RLIMIT_NPROC`, `RLIMIT_NOFILE`, `RLIMIT_MEMLOCK`, `RLIMIT_AS`, `RLIMIT_LOCKS`, `RLIMIT_SIGPENDING`, `RLIMIT_MSGQUEUE`, `RLIMIT_NICE`, `RLIMIT_RTPRIO`, `RLIMIT_RTTIME` at line 1 column 398",
+            "invalid {config}: unknown variant `RLIMIT_FOO`, expected one of `RLIMIT_CPU`, `RLIMIT_FSIZE`, `RLIMIT_DATA`, `RLIMIT_STACK`, `RLIMIT_CORE`, `RLIMIT_RSS`, `RLIMIT_NPROC`, `RLIMIT_NOFILE`, `RLIMIT_MEMLOCK`, `RLIMIT_AS`, `RLIMIT_LOCKS`, `RLIMIT_SIGPENDING`, `RLIMIT_MSGQUEUE`, `RLIMIT_NICE`, `RLIMIT_RTPRIO`, `RLIMIT_RTTIME` at line 1 column 448",
         ),
         (
             "unknown device type",
@@ -150,7 +150,7 @@ fn cases() -> Vec<(&'static str, Edit, &'static str)> {
                 "/linux/devices",
                 json!([{"path": "/dev/foo", "type": "x", "major": 1, "minor": 3}]),
             ),
-            "invalid {config}: unknown variant `x`, expected one of `a`, `b`, `c`, `u`, `p` at line 1 column 55",
+            "invalid {config}: unknown variant `x`, expected one of `a`, `b`, `c`, `u`, `p` at line 1 column 89",
         ),
         // --- missing parts ---
         (

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 export PATH := $(HOME)/.cargo/bin:/root/.cargo/bin:$(PATH)
 
-.PHONY: all build deps demo test test-cgroup-v2 bench lint clean
+.PHONY: all build deps demo test test-cgroup-v2 stress fuzz bench lint clean
 
 all: build
 
@@ -31,6 +31,36 @@ test:
 test-cgroup-v2:
 	cargo build --release
 	bash integration/cgroup-v2.sh
+
+# The reliability suite (tests/reliability.rs, tests/hostile_input.rs) at
+# full size: 1000 sequential create/start/delete cycles and waves of up to
+# 50 parallel containers, as root and rootless (user ferrytest), 200000
+# hostile inputs per target. Figures: target/stress-report.txt, written up
+# in docs/reliability.md.
+STRESS_N ?= 1000
+STRESS_PAR ?= 50
+stress:
+	bash scripts/deps.sh
+	cargo build --release
+	rm -f target/stress-report.txt
+	FERRY_STRESS_N=$(STRESS_N) FERRY_STRESS_PAR=$(STRESS_PAR) FERRY_FUZZ_ITERS=200000 \
+	FERRY_STRESS_REPORT=$(CURDIR)/target/stress-report.txt \
+	cargo test --release --test reliability --test hostile_input -- --test-threads=1 --nocapture
+	@echo "==> figures (target/stress-report.txt)"
+	@cat target/stress-report.txt
+
+# cargo-fuzz (nightly) on each target of fuzz/ for FUZZ_SECS seconds; a
+# single allocation above 64 MiB counts as a crash. See fuzz/README.md.
+FUZZ_SECS ?= 60
+fuzz:
+	rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cargo +nightly fuzz build -O
+	for t in config strings tar; do \
+		mkdir -p fuzz/corpus/$$t; \
+		cargo +nightly fuzz run -O $$t fuzz/corpus/$$t fuzz/seeds/$$t -- \
+			-max_total_time=$(FUZZ_SECS) -rss_limit_mb=1024 -malloc_limit_mb=64; \
+	done
 
 bench:
 	bash scripts/deps.sh

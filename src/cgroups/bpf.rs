@@ -384,6 +384,8 @@ mod tests {
             // memory prepared before the fork, then _exits.
             let pid = unsafe { libc::fork() };
             if pid == 0 {
+                // SAFETY: raw open/write/_exit on NUL-terminated strings that
+                // live for the whole child; no allocation after fork.
                 unsafe {
                     let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
                     if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {

@@ -17,7 +17,16 @@ pub fn kill(store: &Store, id: &str, signal: &str, all: bool) -> Result<()> {
         bail!("container {id} is still being created")
     };
     match state.status(dir.path()) {
-        Status::Stopped => bail!("container {id} is not running"),
+        // runc's behaviour, which containerd relies on: `kill --all` of a
+        // stopped container signals what is left in its cgroup and succeeds;
+        // a plain kill fails with the phrase engines read as "already gone".
+        Status::Stopped if all => {
+            if let Some(cg) = &state.cgroup {
+                let _ = cg.signal_all(sig);
+            }
+            return Ok(());
+        }
+        Status::Stopped => bail!("cannot kill container {id}: container not running"),
         Status::Creating => bail!("container {id} is still being created"),
         _ => {}
     }
@@ -29,7 +38,7 @@ pub fn kill(store: &Store, id: &str, signal: &str, all: bool) -> Result<()> {
 /// cgroup (without one: of its pid namespace).
 pub fn signal_container(state: &State, sig: i32, all: bool) -> Result<()> {
     let Some(pidfd) = open_init(state) else {
-        bail!("container {} is not running", state.id)
+        bail!("cannot kill container {}: container not running", state.id)
     };
     signal_init(state, &pidfd, sig, all)
 }

@@ -188,7 +188,7 @@ fn pids_limit_stops_a_fork_loop() {
     let last: u32 = out
         .lines()
         .filter_map(|l| l.parse().ok())
-        .last()
+        .next_back()
         .unwrap_or(0);
     assert!(
         !out.contains("loop-done") && (1..8).contains(&last),

@@ -38,10 +38,10 @@ fn receive_console_fd(listener: UnixListener, timeout: Duration) -> Result<Owned
     )
     .map_err(|e| format!("recvmsg: {e}"))?;
     for c in msg.cmsgs().map_err(|e| format!("cmsgs: {e}"))? {
-        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(fd) = fds.first() {
-                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
-            }
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c
+            && let Some(fd) = fds.first()
+        {
+            return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
         }
     }
     Err("no fd received over the console socket".into())

@@ -136,6 +136,19 @@ fn owner_name(uid: u32) -> String {
         .unwrap_or_else(|| uid.to_string())
 }
 
+impl State {
+    /// The state document hooks receive, with `status`.
+    pub fn hook_json(&self, status: Status) -> serde_json::Value {
+        crate::hooks::state_json(
+            &self.id,
+            &status.to_string(),
+            self.pid,
+            &self.bundle,
+            &self.annotations,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,17 +186,40 @@ mod tests {
         assert!(!st.init_alive());
         assert_eq!(st.status(Path::new("/nonexistent")), Status::Stopped);
     }
-}
 
-impl State {
-    /// The state document hooks receive, with `status`.
-    pub fn hook_json(&self, status: Status) -> serde_json::Value {
-        crate::hooks::state_json(
-            &self.id,
-            &status.to_string(),
-            self.pid,
-            &self.bundle,
-            &self.annotations,
-        )
+    #[test]
+    fn provisional_state_reads_as_creating_until_its_init_dies() {
+        let me = std::process::id() as i32;
+        let (_, start) = process_start_time(me).unwrap();
+        let mut st = State {
+            oci_version: "1.2.0".into(),
+            id: "x".into(),
+            pid: 0,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: String::new(),
+            owner: 0,
+            annotations: BTreeMap::new(),
+            start_time: 0,
+            own_pid_ns: true,
+            hooks: None,
+            cgroup: None,
+            creating: true,
+        };
+        let dir = Path::new("/nonexistent");
+        assert_eq!(
+            st.status(dir),
+            Status::Creating,
+            "cgroup recorded, no init yet"
+        );
+        st.pid = me;
+        st.start_time = start;
+        assert_eq!(st.status(dir), Status::Creating, "init recorded");
+        st.start_time += 1;
+        assert_eq!(st.status(dir), Status::Stopped, "init gone");
+        // The flag is left out of a complete state.json.
+        st.creating = false;
+        let json = serde_json::to_value(&st).unwrap();
+        assert!(json.get("creating").is_none(), "{json}");
     }
 }

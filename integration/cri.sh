@@ -4,44 +4,26 @@
 # CRI gRPC API the way the kubelet does by integration/cri-client (a small Rust
 # client on the k8s-cri crate).
 #
-#   integration/run.sh cri          (not among run.sh's default suites)
+#   integration/run.sh cri          (also among run.sh's default suites)
 #
-# Called by integration/run.sh, which exports WORK, RUNTIME_BIN and ROOTFS.
-# Builds the client first (needs protoc: protobuf-compiler is installed with
-# apt-get when missing; the first build fetches crates and takes minutes).
+# Called by integration/run.sh, which installs protoc, builds the client and
+# exports WORK, RUNTIME_BIN, ROOTFS and CRI_CLIENT.
 # A private containerd (own root, state, socket; CRI enabled, its CNI dirs
 # empty: the pod uses the host network) is stopped and cleaned up on exit.
 set -uo pipefail
 
 here=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
-repo=$(cd "$here/.." && pwd)
 SUITE=cri
 # shellcheck source=integration/lib.sh
 . "$here/lib.sh"
 
-: "${WORK:?run through integration/run.sh}" "${RUNTIME_BIN:?}" "${ROOTFS:?}"
+: "${WORK:?run through integration/run.sh}" "${RUNTIME_BIN:?}" "${ROOTFS:?}" "${CRI_CLIENT:?}"
 C=$WORK/cri
 SOCK=$C/containerd.sock
 NS=k8s.io
 IMG=localhost/busybox:latest
 PAUSE=localhost/pause:latest
 mkdir -p "$C/cni-bin" "$C/cni-conf" "$C/pods"
-
-# --- the client -------------------------------------------------------------
-if ! command -v protoc >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq protobuf-compiler >/dev/null ||
-        { fail "install protobuf-compiler"; summary; exit 1; }
-fi
-CLIENT_TARGET=$repo/target/cri-client
-t0=$(now_ms)
-if ! CARGO_TARGET_DIR=$CLIENT_TARGET timeout 1200 cargo build --release --quiet \
-    --manifest-path "$here/cri-client/Cargo.toml" >"$C/build.log" 2>&1; then
-    fail "build integration/cri-client" "$(tail -n 20 "$C/build.log")"
-    summary
-    exit 1
-fi
-info "client built in $(($(now_ms) - t0)) ms"
-CLIENT=$CLIENT_TARGET/release/ferry-cri-client
 
 cat >"$C/config.toml" <<EOF
 version = 2
@@ -136,7 +118,7 @@ check "ctr -n k8s.io image import (busybox)" 0 '' c image import "$C/busybox.tar
 check "ctr -n k8s.io image import (pause)" 0 '' c image import "$C/pause.tar"
 
 t0=$(now_ms)
-timeout -k 5 300 "$CLIENT" "$SOCK" ferry "$IMG" "$C/pods" >"$C/client.out" 2>&1
+timeout -k 5 300 "$CRI_CLIENT" "$SOCK" ferry "$IMG" "$C/pods" >"$C/client.out" 2>&1
 rc=$?
 grep -v '^#    cri:\|^POD ' "$C/client.out"
 read -r p f < <(sed -nE 's/^#    cri: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$C/client.out")

@@ -6,6 +6,7 @@ mod common;
 mod imagekit;
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use imagekit::*;
@@ -498,6 +499,91 @@ fn image_user_resolves_through_the_image_passwd() {
     );
     let run = run_bundle(&s, false, &bundle, "user").ok();
     assert!(run.stdout.contains("id=1000:1000"), "{}", run.stdout);
+}
+
+/// Rootless, a layer's owners survive: extracted with ferrytest's
+/// subordinate ids, mapped the same way in the container, removed again by
+/// `image rm`.
+#[test]
+fn rootless_layers_keep_their_owners() {
+    if !have_ferrytest() {
+        eprintln!("skipping: needs root and the ferrytest user");
+        return;
+    }
+    let s = Scratch::new("owners-rootless");
+    let layout = s.path("layout");
+    let mut img = busybox_image(common::rootfs_template());
+    let mut l3 = Tar::default();
+    for (name, uid, mode, flag, data) in [
+        ("home/tester/", 1000, 0o700, b'5', &b""[..]),
+        ("home/tester/secret", 1000, 0o600, b'0', b"hi\n"),
+        ("srv/", 0, 0o755, b'5', b""),
+        ("srv/daemon", 2, 0o644, b'0', b"d"),
+    ] {
+        l3.add(Member {
+            name,
+            flag,
+            data,
+            mode,
+            uid,
+            gid: uid,
+            ..Member::default()
+        });
+    }
+    img.layers.push(l3.finish());
+    img.config["User"] = json!("tester");
+    img.config["Cmd"] = json!([
+        "sh",
+        "-c",
+        "id -u; cat /home/tester/secret; stat -c '%u:%g %a' /home/tester /srv/daemon"
+    ]);
+    oci_layout(&layout, &img, "v1");
+    s.give_to_ferrytest();
+    let r = format!("oci:{}:v1", layout.display());
+    image(&s, true, &["import", "--name", "own", &r]).ok();
+
+    let v: Value = serde_json::from_str(&image(&s, true, &["inspect", "own"]).ok().stdout).unwrap();
+    let top = Path::new(v["layers"][2]["path"].as_str().unwrap());
+    let m = fs::metadata(top.join("home/tester/secret")).unwrap();
+    assert_eq!(
+        (m.uid(), m.gid()),
+        (
+            ferrytest_sub_start("/etc/subuid") + 999,
+            ferrytest_sub_start("/etc/subgid") + 999
+        ),
+        "owner 1000 on disk"
+    );
+
+    let out = image(&s, true, &["run", "--rm", "own"]).ok();
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        ["1000", "hi", "1000:1000 700", "2:2 644"],
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fs::read_dir(s.path("store/bundles")).unwrap().count(), 0);
+
+    // A flattened copy keeps them too.
+    let flat = s.path("flat");
+    image(
+        &s,
+        true,
+        &["bundle", "--flatten", "own", flat.to_str().unwrap()],
+    )
+    .ok();
+    let m = fs::metadata(flat.join("rootfs/srv/daemon")).unwrap();
+    assert_eq!(m.uid(), ferrytest_sub_start("/etc/subuid") + 1);
+    let out = run_bundle(&s, true, &flat, "own-flat").ok();
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        ["1000", "hi", "1000:1000 700", "2:2 644"],
+        "{}",
+        out.stderr
+    );
+
+    // The store's files belong to the subordinate ids, and rm removes them.
+    image(&s, true, &["rm", "own"]).ok();
+    assert_eq!(fs::read_dir(s.path("store/layers")).unwrap().count(), 0);
 }
 
 #[test]

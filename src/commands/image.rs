@@ -10,7 +10,7 @@ use crate::cli::{CreateOpts, GlobalOpts, ImageCommand, ImageOpts, ListFormat, Ru
 use crate::image::bundle::{BundleOptions, make_bundle};
 use crate::image::history::{self, human};
 use crate::image::import::{ImportOptions, import};
-use crate::image::{ImageRecord, Store, extract::remove_tree};
+use crate::image::{ImageRecord, Store, extract::remove_tree, userns};
 
 use super::spec::{default_spec, make_rootless};
 
@@ -32,15 +32,18 @@ pub fn image(g: &GlobalOpts, o: &ImageOpts) -> Result<i32> {
                 creds: creds.clone(),
                 ..ImportOptions::default()
             };
-            let rec = import(&store, reference, &opts)?;
-            println!("{} {}", rec.name, rec.config);
+            mapped(|| {
+                let rec = import(&store, reference, &opts)?;
+                println!("{} {}", rec.name, rec.config);
+                Ok(())
+            })?;
         }
         ImageCommand::Ls { format, quiet } => list(&store, *format, *quiet)?,
         ImageCommand::Inspect { name } => {
             let rec = store.find(name)?;
             println!("{}", serde_json::to_string_pretty(&inspect(&store, &rec)?)?);
         }
-        ImageCommand::Rm { names } => {
+        ImageCommand::Rm { names } => mapped(|| {
             for n in names {
                 let (rec, c) = store.remove_image(n)?;
                 println!(
@@ -48,12 +51,13 @@ pub fn image(g: &GlobalOpts, o: &ImageOpts) -> Result<i32> {
                     rec.name, c.layers, c.blobs
                 );
             }
-        }
-        ImageCommand::History { format, name } => {
+            Ok(())
+        })?,
+        ImageCommand::History { format, name } => mapped(|| {
             let rec = store.find(name)?;
             let h = history::history(&store, &rec)?;
-            print_history(&h, *format)?;
-        }
+            print_history(&h, *format)
+        })?,
         ImageCommand::Bundle {
             flatten,
             tty,
@@ -74,6 +78,12 @@ pub fn image(g: &GlobalOpts, o: &ImageOpts) -> Result<i32> {
         } => return run(g, &store, *rm, *detach, name.as_deref(), image, command),
     }
     Ok(0)
+}
+
+/// Run `work` with the caller's subordinate ids when rootless (layer files
+/// belong to them: see [`userns`]).
+fn mapped(work: impl FnOnce() -> Result<()>) -> Result<()> {
+    Ok(userns::run_mapped(|| work().map_err(|e| format!("{e:#}")))?)
 }
 
 fn base_spec() -> (Value, bool) {
@@ -306,7 +316,8 @@ fn run(
     let res = super::run::run(g, &opts);
     if rm || res.is_err() {
         store.remove_ref(&dir);
-        if let Err(e) = remove_tree(&dir) {
+        // The upper directory holds files of the container's users.
+        if let Err(e) = mapped(|| Ok(remove_tree(&dir)?)) {
             log::warn!("remove {}: {e}", dir.display());
         }
     }

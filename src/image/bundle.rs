@@ -17,7 +17,7 @@ use nix::fcntl::OFlag;
 use serde_json::{Map, Value, json};
 
 use super::store::{ImageRecord, Store};
-use super::{ImageError, LAYERS_ANNOTATION, extract::is_whiteout, flatten, show, xattr};
+use super::{ImageError, LAYERS_ANNOTATION, extract::is_whiteout, flatten, show, userns, xattr};
 use crate::rootfs::path::Root;
 
 pub struct BundleOptions {
@@ -84,7 +84,11 @@ pub fn make_bundle(
     }
     let files = if o.flatten {
         let bottom_first: Vec<PathBuf> = layers.iter().rev().cloned().collect();
-        flatten::flatten(&bottom_first, &rootfs, super::privileged())?;
+        // Copies keep their owners: the subordinate ids' (see `userns`).
+        userns::run_mapped(|| {
+            flatten::flatten(&bottom_first, &rootfs, &super::extract_options())
+                .map_err(|e| e.to_string())
+        })?;
         Files::Dir(rootfs.clone())
     } else {
         for sub in ["upper", "work"] {
@@ -107,7 +111,7 @@ pub fn make_bundle(
         u["additionalGids"] = json!(extra);
     }
     process["user"] = u;
-    if o.rootless && (uid != 0 || gid != 0 || !extra.is_empty()) {
+    if o.rootless {
         map_subordinate_ids(
             &mut spec,
             uid.max(gid).max(extra.iter().copied().max().unwrap_or(0)),
@@ -346,44 +350,27 @@ fn resolve_user(user: &str, files: &Files) -> Result<(u32, u32, Vec<u32>), Image
     Ok((uid, gid, extra))
 }
 
-/// Rootless, an image user other than root needs ids beyond the caller's
-/// own: map 1..N to the caller's subordinate ranges (`/etc/subuid`,
-/// `/etc/subgid`), as podman does.
+/// Rootless, the layers' owners and the image user need ids beyond the
+/// caller's own: map 1..=N to the caller's subordinate ranges, as the
+/// layers were extracted ([`userns::mappings`]).
 fn map_subordinate_ids(spec: &mut Value, highest: u32) -> Result<(), ImageError> {
-    let (uid, gid) = crate::process::idmap::own_ids();
-    let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-        .ok()
-        .flatten()
-        .map(|u| u.name);
-    let range = |file: &str, own: u32| -> Option<(u32, u32)> {
-        let text = fs::read_to_string(file).ok()?;
-        text.lines().find_map(|l| {
-            let f: Vec<&str> = l.trim().split(':').collect();
-            let ours = f
-                .first()
-                .is_some_and(|n| Some(n.to_string()) == name || n.parse::<u32>() == Ok(own));
-            (ours && f.len() == 3).then(|| Some((f[1].parse().ok()?, f[2].parse().ok()?)))?
-        })
-    };
-    let (Some(su), Some(sg)) = (range("/etc/subuid", uid), range("/etc/subgid", gid)) else {
+    let Some(ids) = userns::subordinate_ids() else {
+        if highest == 0 {
+            return Ok(());
+        }
         return Err(bundle_err(format!(
             "the image runs as id {highest}: rootless, that needs subordinate ids in /etc/subuid and /etc/subgid"
         )));
     };
-    if highest > su.1.min(sg.1) {
+    if highest > ids.subuid.len.min(ids.subgid.len) {
         return Err(bundle_err(format!(
             "the image runs as id {highest}, beyond your subordinate id ranges"
         )));
     }
+    let (uid, gid) = userns::mappings(&ids);
     let linux = &mut spec["linux"];
-    linux["uidMappings"] = json!([
-        { "containerID": 0, "hostID": uid, "size": 1 },
-        { "containerID": 1, "hostID": su.0, "size": su.1 }
-    ]);
-    linux["gidMappings"] = json!([
-        { "containerID": 0, "hostID": gid, "size": 1 },
-        { "containerID": 1, "hostID": sg.0, "size": sg.1 }
-    ]);
+    linux["uidMappings"] = json!(uid);
+    linux["gidMappings"] = json!(gid);
     Ok(())
 }
 

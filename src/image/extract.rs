@@ -11,8 +11,10 @@
 //! * hard links whose target is outside the layer, not extracted yet, or a
 //!   directory;
 //! * whiteouts naming `.`/`..`, and aufs' other `.wh..wh.*` entries;
-//! * device nodes when not root (FIFOs are fine), unknown entry types;
-//! * setuid/setgid bits when not root (the mode is kept without them);
+//! * device nodes when not real root (FIFOs are fine), unknown entry types;
+//! * owners beyond the ids that exist here (left to root), and, with only
+//!   the caller's own id, every owner (the caller's) and setuid/setgid bits
+//!   (the mode is kept without them): see [`Options::ids`];
 //! * xattrs per [`xattr::allowed`] (overlay's own are always dropped).
 //!
 //! `.wh.NAME` becomes a 0:0 character device `NAME` and `.wh..wh..opq` the
@@ -46,8 +48,12 @@ use crate::rootfs::path::{Root, fd_path};
 /// How to extract.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
-    /// Root's powers: keep owners, devices, setuid bits, `trusted.*`.
+    /// Real root outside any user namespace: device nodes, `trusted.*`.
     pub privileged: bool,
+    /// How many ids, from 0, exist here: owners below are kept, with
+    /// setuid/setgid bits. 1 (rootless without subordinate ids): everything
+    /// is the caller's and those bits are dropped.
+    pub ids: u64,
 }
 
 /// What a layer held.
@@ -60,15 +66,14 @@ pub struct Report {
     /// Entries (or parts of entries) refused, each logged.
     pub refused: u64,
     /// Entries owned by another uid or gid than 0, extracted as the caller's
-    /// (rootless).
+    /// (rootless without subordinate ids).
     #[serde(default)]
     pub foreign_owners: u64,
 }
 
 struct DirMeta {
     mode: u32,
-    uid: u64,
-    gid: u64,
+    owner: Option<(Uid, Gid)>,
     mtime: i64,
 }
 
@@ -113,7 +118,7 @@ pub fn extract(
     x.finish()?;
     if x.report.foreign_owners > 0 {
         log::warn!(
-            "{label}: {} entries owned by other ids than root were extracted as yours (rootless)",
+            "{label}: {} entries owned by other ids than root were extracted as yours (rootless, without subordinate ids in /etc/subuid and /etc/subgid)",
             x.report.foreign_owners
         );
     }
@@ -172,7 +177,7 @@ impl Extractor<'_> {
                 String::from_utf8_lossy(&e.path)
             );
         }
-        if !self.opts.privileged && (e.uid != 0 || e.gid != 0) {
+        if self.opts.ids <= 1 && (e.uid != 0 || e.gid != 0) {
             self.report.foreign_owners += 1;
         }
         let outcome = match self.place(&rel, e, data) {
@@ -439,44 +444,49 @@ impl Extractor<'_> {
 
     fn mode(&mut self, e: &tar::Entry) -> Mode {
         let mut m = e.mode & 0o7777;
-        if !self.opts.privileged && m & 0o6000 != 0 {
+        if self.opts.ids <= 1 && m & 0o6000 != 0 {
             self.refuse(
                 &e.path,
-                "setuid/setgid bits need root (kept the rest of the mode)",
+                "setuid/setgid bits need root or subordinate ids (kept the rest of the mode)",
             );
             m &= !0o6000;
         }
         Mode::from_bits_truncate(m)
     }
 
-    fn ids(&mut self, e: &tar::Entry) -> Option<(Uid, Gid)> {
-        if !self.opts.privileged {
+    /// The owner to give the entry: `None` for root, or when owners cannot
+    /// be kept; an id that does not exist here is refused (left to root).
+    fn owner(&mut self, e: &tar::Entry) -> Option<(Uid, Gid)> {
+        if self.opts.ids <= 1 || (e.uid == 0 && e.gid == 0) {
             return None;
         }
-        match (u32::try_from(e.uid), u32::try_from(e.gid)) {
-            (Ok(u), Ok(g)) if u != u32::MAX && g != u32::MAX => {
-                Some((Uid::from_raw(u), Gid::from_raw(g)))
-            }
-            _ => {
-                self.refuse(&e.path, "owner id out of range (left to root)");
-                None
-            }
+        // u32::MAX is the kernel's "no id" and never an owner.
+        let limit = self.opts.ids.min(u64::from(u32::MAX));
+        if e.uid >= limit || e.gid >= limit {
+            self.refuse(
+                &e.path,
+                &format!(
+                    "owner {}:{} out of range: {limit} ids exist here (left to root)",
+                    e.uid, e.gid
+                ),
+            );
+            return None;
         }
+        // Both below u32::MAX.
+        Some((Uid::from_raw(e.uid as u32), Gid::from_raw(e.gid as u32)))
     }
 
     fn owner_fd(&mut self, fd: &impl AsFd, e: &tar::Entry) -> nix::Result<()> {
-        match self.ids(e) {
-            Some((u, g)) if e.uid != 0 || e.gid != 0 => fchown(fd, Some(u), Some(g)),
-            _ => Ok(()),
+        match self.owner(e) {
+            Some((u, g)) => fchown(fd, Some(u), Some(g)),
+            None => Ok(()),
         }
     }
 
     fn owner_at(&mut self, dir: BorrowedFd, name: &OsStr, e: &tar::Entry) -> nix::Result<()> {
-        match self.ids(e) {
-            Some((u, g)) if e.uid != 0 || e.gid != 0 => {
-                fchownat(dir, name, Some(u), Some(g), AtFlags::AT_SYMLINK_NOFOLLOW)
-            }
-            _ => Ok(()),
+        match self.owner(e) {
+            Some((u, g)) => fchownat(dir, name, Some(u), Some(g), AtFlags::AT_SYMLINK_NOFOLLOW),
+            None => Ok(()),
         }
     }
 
@@ -501,12 +511,12 @@ impl Extractor<'_> {
 
     fn dir_meta(&mut self, rel: PathBuf, e: &tar::Entry) {
         let mode = self.mode(e).bits();
+        let owner = self.owner(e);
         self.dirs.insert(
             rel,
             DirMeta {
                 mode,
-                uid: e.uid,
-                gid: e.gid,
+                owner,
                 mtime: e.mtime,
             },
         );
@@ -529,10 +539,8 @@ impl Extractor<'_> {
         let dirs = std::mem::take(&mut self.dirs);
         for (rel, m) in dirs.iter().rev() {
             let res = self.root.open_in(rel, dir_flags).and_then(|fd| {
-                if self.opts.privileged && (m.uid != 0 || m.gid != 0) {
-                    let u = u32::try_from(m.uid).map_err(|_| Errno::EINVAL)?;
-                    let g = u32::try_from(m.gid).map_err(|_| Errno::EINVAL)?;
-                    fchown(&fd, Some(Uid::from_raw(u)), Some(Gid::from_raw(g)))?;
+                if let Some((u, g)) = m.owner {
+                    fchown(&fd, Some(u), Some(g))?;
                 }
                 fchmod(&fd, Mode::from_bits_truncate(m.mode))?;
                 futimens(&fd, &ts(m.mtime), &ts(m.mtime))

@@ -20,27 +20,28 @@ use nix::sys::stat::{
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, fchown, fchownat, linkat, symlinkat};
 
-use super::extract::{is_whiteout, remove_at};
+use super::extract::{Options, is_whiteout, remove_at};
 use super::{ImageError, xattr};
 use crate::rootfs::path::{Root, fd_path};
 
 struct Flat<'a> {
     root: Root,
-    privileged: bool,
+    opts: &'a Options,
     layer: &'a Path,
     links: HashMap<(u64, u64), PathBuf>,
     dirs: BTreeMap<PathBuf, std::fs::Metadata>,
 }
 
 /// Copy `layers` (bottom first) into the empty directory `dest`.
-pub fn flatten(layers: &[PathBuf], dest: &Path, privileged: bool) -> Result<(), ImageError> {
+/// Owners are copied where they can be kept (`opts.ids` above 1).
+pub fn flatten(layers: &[PathBuf], dest: &Path, opts: &Options) -> Result<(), ImageError> {
     let root = Root::open(dest).map_err(ImageError::sys(format!("open {}", dest.display())))?;
     let mut dirs = BTreeMap::new();
     let mut root = Some(root);
     for layer in layers {
         let mut f = Flat {
             root: root.take().expect("root"),
-            privileged,
+            opts,
             layer,
             links: HashMap::new(),
             dirs: std::mem::take(&mut dirs),
@@ -63,7 +64,7 @@ pub fn flatten(layers: &[PathBuf], dest: &Path, privileged: bool) -> Result<(), 
                 OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
             )
             .and_then(|fd| {
-                if privileged {
+                if opts.ids > 1 {
                     fchown(
                         &fd,
                         Some(Uid::from_raw(m.uid())),
@@ -180,7 +181,7 @@ impl Flat<'_> {
             let mut out = File::from(fd);
             std::io::copy(&mut input, &mut out)
                 .map_err(ImageError::io(format!("flatten: copy {}", rel.display())))?;
-            if self.privileged {
+            if self.opts.ids > 1 {
                 fchown(
                     &out,
                     Some(Uid::from_raw(m.uid())),
@@ -221,7 +222,7 @@ impl Flat<'_> {
             )
             .map_err(err("chmod", rel))?;
         }
-        if self.privileged {
+        if self.opts.ids > 1 {
             fchownat(
                 dir,
                 name,
@@ -263,7 +264,7 @@ impl Flat<'_> {
         let names = xattr::llist(src).unwrap_or_default();
         names
             .into_iter()
-            .filter(|n| xattr::allowed(n, self.privileged).is_ok())
+            .filter(|n| xattr::allowed(n, self.opts.privileged).is_ok())
             .filter_map(|n| xattr::lget(src, &n).ok().flatten().map(|v| (n, v)))
             .collect()
     }

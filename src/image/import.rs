@@ -182,9 +182,7 @@ fn extract_all(
         .unwrap_or(2)
         .min(layers.len())
         .max(1);
-    let opts = extract::Options {
-        privileged: super::privileged(),
-    };
+    let opts = super::extract_options();
     let work = || {
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);

@@ -31,6 +31,7 @@ pub mod registry;
 mod source;
 pub mod store;
 pub mod tar;
+pub mod userns;
 mod xattr;
 
 use std::path::PathBuf;
@@ -88,6 +89,8 @@ pub enum ImageError {
     MediaType(String),
     #[error("{0}")]
     Bundle(String),
+    #[error(transparent)]
+    Userns(#[from] userns::UsernsError),
 }
 
 impl ImageError {
@@ -109,10 +112,20 @@ impl ImageError {
     }
 }
 
-/// Whether ferry extracts with root's powers: real root, outside any user
-/// namespace (owners, devices, setuid bits and `trusted.*` xattrs are kept).
-pub fn privileged() -> bool {
-    !crate::user::is_rootless()
+/// What extraction can keep here: everything as real root; owners and
+/// setuid bits (not devices or `trusted.*` xattrs) as root of a user
+/// namespace with more ids than one ([`userns::run_mapped`]); neither for
+/// a caller with only its own id.
+pub fn extract_options() -> extract::Options {
+    let privileged = !crate::user::is_rootless();
+    let ids = if privileged {
+        u64::from(u32::MAX)
+    } else if nix::unistd::geteuid().is_root() {
+        userns::mapped_ids()
+    } else {
+        1
+    };
+    extract::Options { privileged, ids }
 }
 
 /// A path for messages.

@@ -81,7 +81,7 @@ pub fn check_allowed(uid: &Maps, gid: &Maps) -> Result<(), IdMapError> {
 }
 
 /// The caller's ranges in /etc/subuid or /etc/subgid (by user name or id).
-fn subordinate_ranges(file: &Path, own: u32) -> Vec<(u64, u64)> {
+pub(crate) fn subordinate_ranges(file: &Path, own: u32) -> Vec<(u64, u64)> {
     let name = nix::unistd::User::from_uid(geteuid())
         .ok()
         .flatten()

@@ -429,6 +429,22 @@ pub fn have_ferrytest() -> bool {
             .any(|l| l.starts_with("ferrytest:"))
 }
 
+/// The first host id of `ferrytest`'s range in /etc/subuid or /etc/subgid:
+/// rootless, owner N of a layer is that + N - 1 on disk.
+pub fn ferrytest_sub_start(file: &str) -> u32 {
+    fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("ferrytest:")?
+                .split(':')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("ferrytest has no range in {file}"))
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,

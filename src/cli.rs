@@ -303,9 +303,12 @@ pub enum ImageCommand {
         /// Platform to pick from a multi-platform image
         #[arg(long, value_name = "OS/ARCH[/VARIANT]", default_value = "linux/amd64")]
         platform: String,
-        /// Registries: plain HTTP to a host other than loopback
+        /// Registries: skip the TLS certificate check, allow plain HTTP
         #[arg(long)]
         insecure: bool,
+        /// Registries: trust the CA certificates (*.crt) in DIR
+        #[arg(long, value_name = "DIR")]
+        cert_dir: Option<std::path::PathBuf>,
         /// Registries: credentials (or FERRY_REGISTRY_CREDS)
         #[arg(long, value_name = "USER:PASS")]
         creds: Option<String>,

@@ -1,7 +1,7 @@
-//! `ferry image pull`: from Debian's docker-registry on 127.0.0.1 (started
-//! and stopped here; anonymous and basic auth), and from a small fake
-//! registry that asks for a bearer token, redirects blobs and sends them
-//! chunked.
+//! `ferry image pull`: from Debian's docker-registry (started and stopped
+//! here; anonymous and basic auth, plain HTTP and TLS with a CA made here),
+//! and from a small fake registry that asks for a bearer token, redirects
+//! blobs and sends them chunked.
 
 mod common;
 mod imagekit;
@@ -34,25 +34,44 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// docker-registry on 127.0.0.1, killed on drop.
+/// docker-registry, killed on drop.
 struct Registry {
     child: Child,
     port: u16,
 }
 
+/// How to start docker-registry.
+#[derive(Default)]
+struct RegistryOpts<'a> {
+    htpasswd: Option<&'a str>,
+    /// Certificate and key files: serve TLS.
+    tls: Option<(&'a Path, &'a Path)>,
+    /// Listen on every address, not only 127.0.0.1.
+    everywhere: bool,
+}
+
 impl Registry {
-    fn start(s: &Scratch, htpasswd: Option<&str>) -> Registry {
+    fn start(s: &Scratch, o: RegistryOpts) -> Registry {
         let port = free_port();
-        let auth = match htpasswd {
+        let auth = match o.htpasswd {
             Some(p) => format!("auth:\n  htpasswd:\n    realm: ferry-test\n    path: {p}\n"),
             None => String::new(),
         };
+        let tls = match o.tls {
+            Some((cert, key)) => format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ),
+            None => String::new(),
+        };
+        let host = if o.everywhere { "0.0.0.0" } else { "127.0.0.1" };
         let config = s.path("registry.yml");
         fs::write(
             &config,
             format!(
                 "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-                 http:\n  addr: 127.0.0.1:{port}\n{auth}",
+                 http:\n  addr: {host}:{port}\n{tls}{auth}",
                 s.path("registry-data").display()
             ),
         )
@@ -106,7 +125,13 @@ fn pulls_from_a_loopback_docker_registry() {
             .unwrap();
         fs::write(&htpasswd, &out.stdout).unwrap();
     }
-    let reg = Registry::start(&s, with_auth.then(|| htpasswd.to_str().unwrap()));
+    let reg = Registry::start(
+        &s,
+        RegistryOpts {
+            htpasswd: with_auth.then(|| htpasswd.to_str().unwrap()),
+            ..RegistryOpts::default()
+        },
+    );
     let dest = format!("docker://127.0.0.1:{}/test/bb:v1", reg.port);
     let mut copy = Command::new("skopeo");
     copy.args(["copy", "-q", "--dest-tls-verify=false"]);
@@ -150,12 +175,122 @@ fn pulls_from_a_loopback_docker_registry() {
     assert!(missing.stderr.contains("404"), "{}", missing.stderr);
 }
 
+/// Push the busybox image to `reg` with skopeo; its reference for ferry.
+fn push_busybox(s: &Scratch, host: &str, reg: &Registry) -> (Image, String) {
+    let layout = s.path("layout");
+    let img = busybox_image(common::rootfs_template());
+    oci_layout(&layout, &img, "v1");
+    let st = Command::new("skopeo")
+        .args(["copy", "-q", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(format!("docker://{host}:{}/test/bb:v1", reg.port))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    (img, format!("{host}:{}/test/bb:v1", reg.port))
+}
+
+/// A CA, and a certificate for 127.0.0.1 it signed: (CA dir, cert, key).
+fn make_ca(s: &Scratch) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let ca_dir = s.path("ca");
+    fs::create_dir_all(&ca_dir).unwrap();
+    let (cert, key) = (s.path("server.crt"), s.path("server.key"));
+    let sh = format!(
+        "set -e; cd {dir}; \
+         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+           -subj /CN=ferry-test-ca -keyout ca.key -out ca/ca.crt 2>/dev/null; \
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+           -subj /CN=127.0.0.1 -keyout server.key -out server.csr 2>/dev/null; \
+         printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > ext; \
+         openssl x509 -req -in server.csr -CA ca/ca.crt -CAkey ca.key -CAcreateserial \
+           -days 2 -extfile ext -out server.crt 2>/dev/null",
+        dir = s.dir.display()
+    );
+    let st = Command::new("sh").args(["-c", &sh]).status().unwrap();
+    assert!(st.success(), "openssl");
+    (ca_dir, cert, key)
+}
+
 #[test]
-fn remote_plain_http_needs_insecure() {
-    let s = Scratch::new("insecure");
-    let out = pull(&s, &["docker://registry.example.com/a/b:1"], &[]);
+fn pulls_over_tls_with_the_registrys_ca() {
+    if !have("docker-registry") || !have("skopeo") || !have("openssl") {
+        eprintln!("skipping: needs docker-registry, skopeo and openssl (scripts/deps.sh)");
+        return;
+    }
+    let s = Scratch::new("registry-tls");
+    let (ca, cert, key) = make_ca(&s);
+    let reg = Registry::start(
+        &s,
+        RegistryOpts {
+            tls: Some((&cert, &key)),
+            ..RegistryOpts::default()
+        },
+    );
+    let (img, r) = push_busybox(&s, "127.0.0.1", &reg);
+
+    // A certificate nobody vouches for is an error, not a fallback.
+    let out = pull(&s, &[&r], &[]);
     assert_ne!(out.code, 0);
-    assert!(out.stderr.contains("loopback"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("certificate") && out.stderr.contains("--cert-dir"),
+        "{}",
+        out.stderr
+    );
+    let ca = ca.display().to_string();
+    pull(&s, &["--cert-dir", &ca, &r], &[]).ok();
+    let store = s.path("store").display().to_string();
+    let v: Value = serde_json::from_str(
+        &ferry(false, &["image", "--store", &store, "inspect", &r], &[])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        v["layers"][1]["diff_id"],
+        format!("sha256:{}", sha256(&img.layers[1]))
+    );
+    // The system's roots may be replaced by a file, as with OpenSSL.
+    let ca_file = format!("{ca}/ca.crt");
+    pull(&s, &["--name", "env", &r], &[("SSL_CERT_FILE", &ca_file)]).ok();
+    pull(&s, &["--insecure", "--name", "insecure", &r], &[]).ok();
+}
+
+/// The machine's first address that is not loopback, if any.
+fn outside_address() -> Option<String> {
+    let out = Command::new("hostname").arg("-I").output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find(|a| {
+            a.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| !ip.is_loopback())
+        })
+        .map(str::to_string)
+}
+
+#[test]
+fn plain_http_beyond_loopback_needs_insecure() {
+    if !have("docker-registry") || !have("skopeo") {
+        eprintln!("skipping: needs docker-registry and skopeo (scripts/deps.sh)");
+        return;
+    }
+    let Some(addr) = outside_address() else {
+        eprintln!("skipping: no address other than loopback");
+        return;
+    };
+    let s = Scratch::new("registry-plain");
+    let reg = Registry::start(
+        &s,
+        RegistryOpts {
+            everywhere: true,
+            ..RegistryOpts::default()
+        },
+    );
+    let (_, r) = push_busybox(&s, "127.0.0.1", &reg);
+    let r = r.replace("127.0.0.1", &addr);
+    let out = pull(&s, &[&r], &[]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("TLS to"), "{}", out.stderr);
+    pull(&s, &["--insecure", &r], &[]).ok();
 }
 
 /// A registry that wants a bearer token, redirects blob requests and sends
@@ -193,6 +328,11 @@ fn reply(conn: &mut TcpStream, status: &str, headers: &str, body: &[u8]) {
 }
 
 fn serve(mut conn: TcpStream, layout: &Path, port: u16) {
+    // A TLS handshake (ferry tries HTTPS first): answer as HTTP servers do.
+    let mut first = [0u8; 1];
+    if conn.peek(&mut first).is_ok_and(|n| n == 1) && first[0] == 0x16 {
+        return reply(&mut conn, "400 Bad Request", "", b"not TLS");
+    }
     let mut r = BufReader::new(conn.try_clone().unwrap());
     let mut line = String::new();
     r.read_line(&mut line).unwrap();

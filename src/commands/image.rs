@@ -22,6 +22,7 @@ pub fn image(g: &GlobalOpts, o: &ImageOpts) -> Result<i32> {
             name,
             platform,
             insecure,
+            cert_dir,
             creds,
             reference,
         } => {
@@ -29,6 +30,7 @@ pub fn image(g: &GlobalOpts, o: &ImageOpts) -> Result<i32> {
                 name: name.clone(),
                 platform: platform.clone(),
                 insecure: *insecure,
+                cert_dir: cert_dir.clone(),
                 creds: creds.clone(),
                 ..ImportOptions::default()
             };
@@ -83,7 +85,9 @@ pub fn image(g: &GlobalOpts, o: &ImageOpts) -> Result<i32> {
 /// Run `work` with the caller's subordinate ids when rootless (layer files
 /// belong to them: see [`userns`]).
 fn mapped(work: impl FnOnce() -> Result<()>) -> Result<()> {
-    Ok(userns::run_mapped(|| work().map_err(|e| format!("{e:#}")))?)
+    Ok(userns::run_mapped(|| {
+        work().map_err(|e| super::error_message(&e))
+    })?)
 }
 
 fn base_spec() -> (Value, bool) {

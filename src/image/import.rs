@@ -28,8 +28,10 @@ pub const MAX_LAYER: u64 = 64 << 30;
 
 pub struct ImportOptions {
     pub name: Option<String>,
-    /// Registries: allow plain HTTP to other hosts than loopback.
+    /// Registries: no certificate check; plain HTTP to any host.
     pub insecure: bool,
+    /// Registries: a directory of CA certificates (`*.crt`).
+    pub cert_dir: Option<std::path::PathBuf>,
     /// Registries: `USER:PASS`.
     pub creds: Option<String>,
     /// `os/arch[/variant]` chosen from image indexes.
@@ -46,6 +48,7 @@ impl Default for ImportOptions {
         ImportOptions {
             name: None,
             insecure: false,
+            cert_dir: None,
             creds: None,
             platform: "linux/amd64".into(),
             max_layer,
@@ -77,7 +80,7 @@ pub fn import(
         .any(|p| reference.starts_with(p));
     let (src, res, default) = match RegistryRef::parse(reference).filter(|_| !local) {
         Some(rr) => {
-            let client = Client::new(&rr.host, o.insecure, o.creds.clone())?;
+            let client = Client::new(&rr.host, o.insecure, o.cert_dir.clone(), o.creds.clone());
             let src = Source::Registry {
                 client,
                 repo: rr.repo.clone(),

@@ -26,11 +26,13 @@ pub mod digest;
 pub mod extract;
 mod flatten;
 pub mod history;
+mod http;
 pub mod import;
 pub mod registry;
 mod source;
 pub mod store;
 pub mod tar;
+mod tls;
 pub mod userns;
 mod xattr;
 

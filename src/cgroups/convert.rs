@@ -64,6 +64,19 @@ pub fn check_bytes(field: &'static str, v: i64) -> Result<i64, CgroupError> {
     Ok(v)
 }
 
+/// `pids.max` (both versions) from `pids.limit`: 0 and -1 are "max".
+pub fn pids_max(limit: i64) -> Result<String, CgroupError> {
+    match limit {
+        ..-1 => Err(CgroupError::invalid(
+            "pids.limit",
+            limit,
+            "must be -1 (unlimited) or more",
+        )),
+        1.. => Ok(limit.to_string()),
+        _ => Ok("max".into()),
+    }
+}
+
 /// v2 spelling of a limit: -1 is "max".
 pub fn v2_limit(v: i64) -> String {
     if v == -1 { "max".into() } else { v.to_string() }
@@ -138,6 +151,14 @@ mod tests {
             assert!(w >= last && (1..=10_000).contains(&w), "{s} -> {w}");
             last = w;
         }
+    }
+
+    #[test]
+    fn pids_limit_zero_and_minus_one_are_max() {
+        assert_eq!(pids_max(-1).unwrap(), "max");
+        assert_eq!(pids_max(0).unwrap(), "max");
+        assert_eq!(pids_max(32).unwrap(), "32");
+        assert!(pids_max(-2).is_err());
     }
 
     #[test]

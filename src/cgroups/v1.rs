@@ -4,7 +4,7 @@ use std::path::Path;
 
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 
-use super::convert::check_bytes;
+use super::convert::{self, check_bytes};
 use super::devices::Rule;
 use super::fs::{self, write};
 use super::{CgroupError, CgroupState, v2};
@@ -50,16 +50,7 @@ pub fn apply(
         cpu(state, c)?;
     }
     if let Some(p) = r.pids() {
-        let v = p.limit();
-        if v < -1 {
-            return Err(CgroupError::invalid(
-                "pids.limit",
-                v,
-                "must be -1 (unlimited) or more",
-            ));
-        }
-        let v = if v > 0 { v.to_string() } else { "max".into() };
-        write(need("pids")?, "pids.max", v)?;
+        write(need("pids")?, "pids.max", convert::pids_max(p.limit())?)?;
     }
     if let Some(b) = r.block_io() {
         blkio(need("blkio")?, b)?;

@@ -107,15 +107,7 @@ pub fn apply(dir: &Path, r: &LinuxResources, devices: Option<&[Rule]>) -> Result
         cpu(dir, c)?;
     }
     if let Some(p) = r.pids() {
-        let v = p.limit();
-        if v < -1 {
-            return Err(CgroupError::invalid(
-                "pids.limit",
-                v,
-                "must be -1 (unlimited) or more",
-            ));
-        }
-        let v = if v > 0 { v.to_string() } else { "max".into() };
+        let v = convert::pids_max(p.limit())?;
         need(dir, "pids", "pids.max")?;
         write(dir, "pids.max", v)?;
     }

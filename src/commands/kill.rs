@@ -1,7 +1,6 @@
 //! `ferry kill`: signal a container's init, or every process in it.
 
 use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
 
 use anyhow::{Result, bail};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -57,7 +56,8 @@ pub fn signal_init(state: &State, pidfd: &std::os::fd::OwnedFd, sig: i32, all: b
             cg.thaw()?;
         }
     } else if all && state.own_pid_ns {
-        for pid in pid_ns_members(state.pid) {
+        let others = super::ps::pid_ns_members(state.pid);
+        for pid in others.into_iter().filter(|&p| p != state.pid) {
             let _ = nix::sys::signal::kill(
                 Pid::from_raw(pid),
                 nix::sys::signal::Signal::try_from(sig).ok(),
@@ -81,25 +81,4 @@ pub fn open_init(state: &State) -> Option<std::os::fd::OwnedFd> {
 pub fn wait_exit(pidfd: &std::os::fd::OwnedFd, ms: u16) -> bool {
     let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
     matches!(poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0)
-}
-
-/// Processes (other than `init` itself) in `init`'s pid namespace.
-fn pid_ns_members(init: i32) -> Vec<i32> {
-    let ino = |pid: &str| {
-        std::fs::metadata(format!("/proc/{pid}/ns/pid"))
-            .map(|m| m.ino())
-            .ok()
-    };
-    let Some(target) = ino(&init.to_string()) else {
-        return Vec::new();
-    };
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        .filter(|n| *n != init.to_string() && ino(n) == Some(target))
-        .filter_map(|n| n.parse().ok())
-        .collect()
 }

@@ -58,7 +58,7 @@ pub fn container_pids(state: &State) -> Vec<i32> {
 }
 
 /// The init and every process sharing its pid namespace.
-fn pid_ns_members(init: i32) -> Vec<i32> {
+pub fn pid_ns_members(init: i32) -> Vec<i32> {
     use std::os::unix::fs::MetadataExt;
     let ino = |pid: &str| {
         std::fs::metadata(format!("/proc/{pid}/ns/pid"))

@@ -8,8 +8,8 @@
 //! `newgidmap`). There the child is root over N+1 ids, so owner 1000 of a
 //! layer becomes host id `subuid start + 999` on disk, and the bundles
 //! ferry makes map the same ids ([`mappings`]) so the container sees 1000
-//! again. Without ranges the work runs in place and every owner becomes the
-//! caller (the extraction says so).
+//! again. Without ranges (or without `newuidmap`) the work runs in place
+//! and every owner becomes the caller (the extraction says so).
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -142,6 +142,19 @@ pub fn run_mapped(work: impl FnOnce() -> Result<(), String>) -> Result<(), Usern
     let Some(ids) = subordinate_ids() else {
         return work().map_err(UsernsError::Failed);
     };
+    let env: Vec<String> = std::env::var("PATH")
+        .map(|p| vec![format!("PATH={p}")])
+        .unwrap_or_default();
+    if ["newuidmap", "newgidmap"]
+        .iter()
+        .any(|t| crate::process::exec::lookup(t, &env).is_err())
+    {
+        log::warn!(
+            "newuidmap and newgidmap (package uidmap) are needed to use your subordinate ids: \
+             files of the image's other users become yours"
+        );
+        return work().map_err(UsernsError::Failed);
+    }
     let (uid, gid) = mappings(&ids);
     let io = |what| move |source| UsernsError::Io { what, source };
     let (mut parent, mut child) = UnixStream::pair().map_err(io("socketpair"))?;

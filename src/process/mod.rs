@@ -6,7 +6,7 @@
 //! until the init reports that it is set up (or why it failed). The init
 //! then blocks opening the exec fifo until `start`.
 
-mod exec;
+pub(crate) mod exec;
 pub mod finalize;
 pub mod idmap;
 mod init;

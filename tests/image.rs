@@ -40,24 +40,21 @@ fn run_bundle(s: &Scratch, rootless: bool, bundle: &Path, id: &str) -> Run {
     )
 }
 
-/// Import the busybox image, bundle it, run it: the merged view.
-fn merged_view(rootless: bool, s: &Scratch) {
+/// Import the two-layer busybox image as `bb` (the scratch directory is
+/// given to ferrytest first when rootless).
+fn import_busybox(s: &Scratch, rootless: bool) -> Run {
     let layout = s.path("layout");
     oci_layout(&layout, &busybox_image(common::rootfs_template()), "v1");
     if rootless {
         s.give_to_ferrytest();
     }
-    let out = image(
-        s,
-        rootless,
-        &[
-            "import",
-            "--name",
-            "bb",
-            &format!("oci:{}:v1", layout.display()),
-        ],
-    )
-    .ok();
+    let r = format!("oci:{}:v1", layout.display());
+    image(s, rootless, &["import", "--name", "bb", &r]).ok()
+}
+
+/// Import the busybox image, bundle it, run it: the merged view.
+fn merged_view(rootless: bool, s: &Scratch) {
+    let out = import_busybox(s, rootless);
     assert!(out.stdout.starts_with("bb sha256:"), "{}", out.stdout);
     let ls = image(s, rootless, &["ls"]).ok();
     assert!(ls.stdout.contains("bb "), "{}", ls.stdout);
@@ -111,19 +108,7 @@ fn two_layer_image_runs_rootless() {
 #[test]
 fn history_shows_deleted_bytes() {
     let s = Scratch::new("history");
-    let layout = s.path("layout");
-    oci_layout(&layout, &busybox_image(common::rootfs_template()), "v1");
-    image(
-        &s,
-        false,
-        &[
-            "import",
-            "--name",
-            "bb",
-            &format!("oci:{}:v1", layout.display()),
-        ],
-    )
-    .ok();
+    import_busybox(&s, false);
     let h = image(&s, false, &["history", "--format", "json", "bb"]).ok();
     let h: Value = serde_json::from_str(&h.stdout).unwrap();
     let steps = h["steps"].as_array().unwrap();
@@ -427,19 +412,7 @@ fn concurrent_imports_share_layers_and_rm_collects_them() {
 fn flattened_bundle_runs_under_runc_too() {
     require_root!();
     let s = Scratch::new("flatten");
-    let layout = s.path("layout");
-    oci_layout(&layout, &busybox_image(common::rootfs_template()), "v1");
-    image(
-        &s,
-        false,
-        &[
-            "import",
-            "--name",
-            "bb",
-            &format!("oci:{}:v1", layout.display()),
-        ],
-    )
-    .ok();
+    import_busybox(&s, false);
     let bundle = s.path("flat");
     image(
         &s,
@@ -590,19 +563,7 @@ fn rootless_layers_keep_their_owners() {
 fn image_run_rm_runs_and_cleans_up() {
     require_root!();
     let s = Scratch::new("run");
-    let layout = s.path("layout");
-    oci_layout(&layout, &busybox_image(common::rootfs_template()), "v1");
-    image(
-        &s,
-        false,
-        &[
-            "import",
-            "--name",
-            "bb",
-            &format!("oci:{}:v1", layout.display()),
-        ],
-    )
-    .ok();
+    import_busybox(&s, false);
     let out = image(
         &s,
         false,

@@ -99,6 +99,23 @@ impl Drop for Registry {
     }
 }
 
+/// The image pulled as `name` has `img`'s layers.
+fn assert_pulled(s: &Scratch, name: &str, img: &Image) {
+    let store = s.path("store").display().to_string();
+    let v: Value = serde_json::from_str(
+        &ferry(false, &["image", "--store", &store, "inspect", name], &[])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    for (i, layer) in img.layers.iter().enumerate() {
+        assert_eq!(
+            v["layers"][i]["diff_id"],
+            format!("sha256:{}", sha256(layer))
+        );
+    }
+}
+
 fn pull(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Run {
     let store = s.path("store").display().to_string();
     let mut all = vec!["image", "--store", &store, "pull"];
@@ -155,17 +172,7 @@ fn pulls_from_a_loopback_docker_registry() {
     } else {
         pull(&s, &[&r], &[]).ok();
     }
-    let store = s.path("store").display().to_string();
-    let v: Value = serde_json::from_str(
-        &ferry(false, &["image", "--store", &store, "inspect", &r], &[])
-            .ok()
-            .stdout,
-    )
-    .unwrap();
-    assert_eq!(
-        v["layers"][1]["diff_id"],
-        format!("sha256:{}", sha256(&img.layers[1]))
-    );
+    assert_pulled(&s, &r, &img);
     let missing = pull(
         &s,
         &[&format!("127.0.0.1:{}/test/nothere:v1", reg.port)],
@@ -238,17 +245,7 @@ fn pulls_over_tls_with_the_registrys_ca() {
     );
     let ca = ca.display().to_string();
     pull(&s, &["--cert-dir", &ca, &r], &[]).ok();
-    let store = s.path("store").display().to_string();
-    let v: Value = serde_json::from_str(
-        &ferry(false, &["image", "--store", &store, "inspect", &r], &[])
-            .ok()
-            .stdout,
-    )
-    .unwrap();
-    assert_eq!(
-        v["layers"][1]["diff_id"],
-        format!("sha256:{}", sha256(&img.layers[1]))
-    );
+    assert_pulled(&s, &r, &img);
     // The system's roots may be replaced by a file, as with OpenSSL.
     let ca_file = format!("{ca}/ca.crt");
     pull(&s, &["--name", "env", &r], &[("SSL_CERT_FILE", &ca_file)]).ok();

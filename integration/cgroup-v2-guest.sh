@@ -11,6 +11,8 @@ bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
 eq() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "want '$3', got '$2'"; fi; }
 # has NAME TEXT NEEDLE
 has() { case "$2" in *"$3"*) ok "$1" ;; *) bad "$1" "'$3' not in: $2" ;; esac; }
+# hasnt NAME TEXT NEEDLE
+hasnt() { case "$2" in *"$3"*) bad "$1" "'$3' in: $2" ;; *) ok "$1" ;; esac; }
 gone() { if [ -e "$2" ]; then bad "$1" "$2 still exists"; else ok "$1"; fi; }
 # Every ferry call is bounded: a hang fails its check instead of the run.
 ferry() { timeout 60 /bin/ferry "$@"; }
@@ -51,7 +53,9 @@ mkbundle /b1 '["sleep","60"]' '{"devices":[{"allow":false,"access":"rwm"}],
   "cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0"},
   "pids":{"limit":40},"unified":{"memory.high":"61440000"}}' /ferry-v2/c1
 D=$CG/ferry-v2/c1
-if ferry create --bundle /b1 c1 >/tmp/c1.out 2>&1; then ok create; else bad create "$(cat /tmp/c1.out)"; fi
+if ferry --debug create --bundle /b1 c1 >/tmp/c1.out 2>&1; then ok create; else bad create "$(cat /tmp/c1.out)"; fi
+# Born in its cgroup (CLONE_INTO_CGROUP), not moved there after the clone.
+hasnt init-cloned-into-cgroup "$(cat /tmp/c1.out)" "CLONE_INTO_CGROUP refused"
 eq memory.max "$(cat $D/memory.max)" 67108864
 eq memory.swap.max "$(cat $D/memory.swap.max)" 33554432
 eq memory.high "$(cat $D/memory.high)" 61440000
@@ -75,6 +79,9 @@ echo '{"pids":{"limit":-1}}' >/tmp/res.json
 ferry update --resources /tmp/res.json c1
 eq update-resources "$(cat $D/pids.max)" max
 has events-stats "$(ferry events --stats c1)" '"pids":{"current":1'
+ferry --debug exec -d --pid-file /tmp/e1.pid c1 sleep 50 >/tmp/e1.out 2>&1
+has exec-in-cgroup "$(cat $D/cgroup.procs)" "$(cat /tmp/e1.pid)"
+hasnt exec-cloned-into-cgroup "$(cat /tmp/e1.out)" "CLONE_INTO_CGROUP refused"
 ferry delete --force c1
 gone delete-removes-cgroup $D
 gone delete-removes-parent $CG/ferry-v2

@@ -8,6 +8,10 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
+/// `CLONE_INTO_CGROUP` (linux/sched.h); libc's constant is an `i32`, too
+/// narrow for this bit.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
 /// What `clone3` returned in the calling process.
 pub enum Forked {
     Parent(Pid),
@@ -15,10 +19,15 @@ pub enum Forked {
 }
 
 /// `clone3` without a new stack: like `fork`, but the child starts in the
-/// namespaces named by `flags` (any `CLONE_NEW*` combination).
+/// namespaces named by `flags` (any `CLONE_NEW*` combination) and, with
+/// `cgroup` (a cgroup v2 directory), in that cgroup (`CLONE_INTO_CGROUP`).
 ///
 /// The caller must be single-threaded, as with `fork`.
-pub fn clone3_fork(flags: u64) -> Result<Forked, Errno> {
+pub fn clone3_fork(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Forked, Errno> {
+    let (flags, cgroup) = match cgroup {
+        Some(fd) => (flags | CLONE_INTO_CGROUP, fd.as_raw_fd() as u64),
+        None => (flags, 0),
+    };
     let mut args = libc::clone_args {
         flags,
         pidfd: 0,
@@ -30,7 +39,7 @@ pub fn clone3_fork(flags: u64) -> Result<Forked, Errno> {
         tls: 0,
         set_tid: 0,
         set_tid_size: 0,
-        cgroup: 0,
+        cgroup,
     };
     // SAFETY: `args` is a fully initialised clone_args of the size we pass;
     // with a zero stack the child resumes on a copy of our stack exactly as

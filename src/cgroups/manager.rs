@@ -5,7 +5,9 @@
 //! moving *itself* (writing "0" to a `tasks` file) skips it. So the parent
 //! opens the `tasks` files and the init writes "0" to each right after the
 //! GO message, before it unshares its cgroup namespace or runs anything. On
-//! v2 the parent writes the pid to `cgroup.procs` before GO.
+//! v2 the init is born in its cgroup (`CLONE_INTO_CGROUP`, see
+//! `process::clone_into`), which takes no such lock; where the kernel
+//! refuses that, the parent writes the pid to `cgroup.procs` before GO.
 
 use std::io::Write;
 use std::path::Path;
@@ -174,7 +176,8 @@ impl Manager {
         Ok(())
     }
 
-    /// Parent side, before GO: on v2, move the init in by pid.
+    /// Parent side, before GO, for an init not born in its cgroup: on v2,
+    /// move it in by pid.
     pub fn apply(&self, pid: Pid) -> Result<(), CgroupError> {
         if self.state.v2 {
             self.state.join(pid.as_raw())?;

@@ -35,6 +35,14 @@ impl CgroupState {
         self.paths.get(controller).map(PathBuf::as_path)
     }
 
+    /// The v2 directory, opened for `CLONE_INTO_CGROUP` (`None` on v1).
+    pub fn v2_dir_fd(&self) -> Option<std::os::fd::OwnedFd> {
+        use nix::fcntl::{OFlag, open};
+        let dir = self.paths.get("").filter(|_| self.v2)?;
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        open(dir.as_path(), flags, nix::sys::stat::Mode::empty()).ok()
+    }
+
     /// Every distinct directory the container's processes sit in.
     pub fn leaves(&self) -> Vec<&Path> {
         let mut out: Vec<&Path> = Vec::new();

@@ -32,13 +32,6 @@ pub fn exec(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
     } else {
         Some(block_signals()?)
     };
-    // The new process joins the container's cgroup before it may run.
-    let join_cgroup = |pid: nix::unistd::Pid| -> Result<(), crate::process::ProcessError> {
-        match &state.cgroup {
-            Some(cg) => Ok(cg.join(pid.as_raw())?),
-            None => Ok(()),
-        }
-    };
     // The container's seccomp profile applies to exec'd processes too, as in runc.
     let spec = config::load(&state.bundle)?;
     let seccomp = crate::seccomp::Seccomp::for_exec(&spec, &o.id, &state.bundle, state.pid)?;
@@ -48,7 +41,7 @@ pub fn exec(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
         console_socket,
         preserve_fds: o.preserve_fds,
         sigmask_reset: set.is_some(),
-        before_go: Some(&join_cgroup),
+        cgroup: state.cgroup.as_ref(),
         seccomp: seccomp.as_ref(),
     };
     let pid = join::spawn(&plan)?;

@@ -22,9 +22,9 @@ pub struct ExecPlan<'a> {
     pub console_socket: Option<OwnedFd>,
     pub preserve_fds: u32,
     pub sigmask_reset: bool,
-    /// Called in the parent with the child's pid before it may go on
-    /// (joins the container's cgroup).
-    pub before_go: Option<&'a dyn Fn(Pid) -> Result<(), ProcessError>>,
+    /// The container's cgroup: the process is born in it (v2) or moved
+    /// there before it may go on.
+    pub cgroup: Option<&'a crate::cgroups::CgroupState>,
     /// The container's seccomp filter (and agent), loaded by the child.
     pub seccomp: Option<&'a crate::seccomp::Seccomp>,
 }
@@ -78,10 +78,14 @@ pub fn spawn(plan: &ExecPlan) -> Result<Pid, ProcessError> {
         what: "socketpair",
         source,
     })?;
-    let pid = match syscall::clone3_fork(0).map_err(|source| ProcessError::Sys {
-        what: "clone3",
-        source,
-    })? {
+    let into = plan.cgroup.and_then(|cg| cg.v2_dir_fd());
+    let (forked, born_in_cgroup) = super::clone_into(0, into.as_ref().map(|fd| fd.as_fd()))
+        .map_err(|source| ProcessError::Sys {
+            what: "clone3",
+            source,
+        })?;
+    drop(into);
+    let pid = match forked {
         Forked::Child => {
             drop(parent_sock);
             if let Err(e) = child(plan, &namespaces, &child_sock) {
@@ -93,8 +97,8 @@ pub fn spawn(plan: &ExecPlan) -> Result<Pid, ProcessError> {
     };
     drop(child_sock);
     let result = (|| {
-        if let Some(f) = plan.before_go {
-            f(pid)?;
+        if let Some(cg) = plan.cgroup.filter(|_| !born_in_cgroup) {
+            cg.join(pid.as_raw())?;
         }
         sync::send_msg(&parent_sock, sync::GO).map_err(|_| ProcessError::InitDied)?;
         // The child's end is close-on-exec: end-of-file means it exec'd.

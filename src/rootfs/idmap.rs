@@ -163,17 +163,18 @@ fn table(maps: &[LinuxIdMapping]) -> String {
 fn mapping_userns(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<OwnedFd, String> {
     let (rd, wr) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     let flags = libc::CLONE_NEWUSER as u64;
-    let pid =
-        match syscall::clone3_fork(flags).map_err(|e| format!("clone a user namespace: {e}"))? {
-            Forked::Child => {
-                drop(wr);
-                let mut b = [0u8; 1];
-                // EOF when the parent closes its end (or dies).
-                while nix::unistd::read(&rd, &mut b) == Err(Errno::EINTR) {}
-                syscall::exit_now(0)
-            }
-            Forked::Parent(pid) => pid,
-        };
+    let pid = match syscall::clone3_fork(flags, None)
+        .map_err(|e| format!("clone a user namespace: {e}"))?
+    {
+        Forked::Child => {
+            drop(wr);
+            let mut b = [0u8; 1];
+            // EOF when the parent closes its end (or dies).
+            while nix::unistd::read(&rd, &mut b) == Err(Errno::EINTR) {}
+            syscall::exit_now(0)
+        }
+        Forked::Parent(pid) => pid,
+    };
     drop(rd);
     let res = (|| {
         write_map(pid, "uid_map", uid)?;

@@ -114,20 +114,23 @@ impl ImageError {
     }
 }
 
-/// What extraction can keep here: everything as real root; owners and
-/// setuid bits (not devices or `trusted.*` xattrs) as root of a user
-/// namespace with more ids than one ([`userns::run_mapped`]); neither for
-/// a caller with only its own id.
+/// What extraction can keep here: everything as real root (every id
+/// exists); owners and setuid bits, not devices or `trusted.*` xattrs, as
+/// root of a user namespace with more ids than one
+/// ([`userns::run_mapped`]); neither for a caller with only its own id.
+/// Read from this process's id maps each time: the forked child of
+/// `run_mapped` is root of a namespace its parent was not.
 pub fn extract_options() -> extract::Options {
-    let privileged = !crate::user::is_rootless();
-    let ids = if privileged {
-        u64::from(u32::MAX)
-    } else if nix::unistd::geteuid().is_root() {
-        userns::mapped_ids()
+    let all = u64::from(u32::MAX);
+    let ids = if nix::unistd::geteuid().is_root() {
+        userns::mapped_ids().min(all)
     } else {
         1
     };
-    extract::Options { privileged, ids }
+    extract::Options {
+        privileged: ids == all,
+        ids,
+    }
 }
 
 /// A path for messages.

@@ -50,6 +50,81 @@ fn blocked_mkdir_gets_the_asked_errno() {
     }
 }
 
+/// A static i386 program, `/i386probe` in `rootfs`: `mkdir("/tmp/i386-probe",
+/// 0755)` through `int 0x80` (i386 number 39, x86_64's getpid), then
+/// `exit(errno)`: 0 when it made the directory.
+fn put_i386_probe(rootfs: &Path) {
+    const BASE: u32 = 0x0804_8000;
+    const CODE: u32 = 52 + 32; // after the ELF and program headers
+    let path = b"/tmp/i386-probe\0";
+    let mut code = Vec::new();
+    let path_at = BASE + CODE + 28;
+    code.push(0xb8); // mov eax, 39 (mkdir)
+    code.extend(39u32.to_le_bytes());
+    code.push(0xbb); // mov ebx, path
+    code.extend(path_at.to_le_bytes());
+    code.push(0xb9); // mov ecx, 0755
+    code.extend(0o755u32.to_le_bytes());
+    code.extend([0xcd, 0x80, 0xf7, 0xd8, 0x89, 0xc3]); // int 0x80; neg eax; mov ebx, eax
+    code.push(0xb8); // mov eax, 1 (exit)
+    code.extend(1u32.to_le_bytes());
+    code.extend([0xcd, 0x80]);
+    assert_eq!(code.len(), 28);
+    code.extend(path);
+    let size = CODE + code.len() as u32;
+    let mut elf = b"\x7fELF\x01\x01\x01".to_vec();
+    elf.resize(16, 0);
+    for half in [2u16, 3] {
+        elf.extend(half.to_le_bytes()); // ET_EXEC, EM_386
+    }
+    for word in [1, BASE + CODE, 52, 0, 0] {
+        elf.extend(word.to_le_bytes()); // version, entry, phoff, shoff, flags
+    }
+    for half in [52u16, 32, 1, 0, 0, 0] {
+        elf.extend(half.to_le_bytes()); // ehsize, phentsize, phnum, sh*
+    }
+    for word in [1, 0, BASE, BASE, size, size, 5, 0x1000] {
+        elf.extend(word.to_le_bytes()); // PT_LOAD, R+X
+    }
+    elf.extend(code);
+    let probe = rootfs.join("i386probe");
+    std::fs::write(&probe, elf).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// 32-bit programs are filtered by their own syscall numbers when the
+/// profile lists `SCMP_ARCH_X86`, and killed when it does not.
+#[test]
+fn i386_programs_are_filtered_by_i386_numbers() {
+    require_root!();
+    let both = json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]);
+    for (what, archs, denied, want) in [
+        ("i386 mkdir denied", both.clone(), "mkdir", "rc=1"),
+        ("x86_64's number 39 (getpid) denied", both, "getpid", "rc=0"),
+        (
+            "i386 not listed",
+            json!(["SCMP_ARCH_X86_64"]),
+            "getpid",
+            "rc=159",
+        ),
+    ] {
+        let b = bundle(
+            "sc-i386",
+            "/i386probe; echo rc=$?",
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": archs,
+                   "syscalls": [errno_rule(&[denied], libc::EPERM)]}),
+        );
+        put_i386_probe(&b.rootfs());
+        let o = b.run(&[]);
+        assert!(
+            o.stdout.lines().any(|l| l == want),
+            "{what}: want {want}:\n{}",
+            o.describe()
+        );
+    }
+}
+
 #[test]
 fn kill_actions_kill_with_sigsys() {
     require_root!();

@@ -7,8 +7,9 @@
 //! runs a filter once per syscall number at load time to find the calls it
 //! may allow without running it, and verifies, converts and JITs every
 //! instruction. Podman's default profile (about 420 syscalls) is about 550
-//! instructions and loads in about 0.15 ms; one seccompiler chain over all
-//! of it was 1800 instructions and took 0.8 to 1.2 ms.
+//! instructions per ABI (about 1150 with its i386 section) and loads in
+//! about 0.3 ms; one seccompiler chain over the x86_64 part alone was 1800
+//! instructions and took 0.8 to 1.2 ms.
 //!
 //! Inside a bucket, syscalls with a single unconditional action are a table
 //! of `JEQ nr → RET action`. Those with argument conditions go through
@@ -43,12 +44,14 @@
 //! compared as 64-bit values. `SCMP_CMP_MASKED_EQ` is `(arg & value) ==
 //! valueTwo`; a `valueTwo` with bits outside the mask never matches.
 //!
-//! Architectures: the native ABI (x86_64) is always filtered. ferry has no
-//! syscall table for i386 or x32, so it cannot translate rules for them:
-//! a call made through one of those ABIs gets the default action when that
+//! Architectures: the native ABI (x86_64) is always filtered, and i386
+//! (32-bit programs) when the profile lists `SCMP_ARCH_X86`: its calls go
+//! through a second section built the same way from the i386 numbers, so
+//! the prologue checks the architecture and jumps to the right section.
+//! ferry has no x32 table: an x32 call gets the default action when that
 //! denies, and ENOSYS when the default would allow (fail closed), if the
-//! profile lists the ABI (`SCMP_ARCH_X86`, `SCMP_ARCH_X32`); if it does not,
-//! the process is killed, like libseccomp's bad-architecture action.
+//! profile lists `SCMP_ARCH_X32`. A call through an ABI the profile does not
+//! list kills the process, like libseccomp's bad-architecture action.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -59,7 +62,7 @@ use seccompiler::{
 };
 
 use super::action::{Action, flag_bits};
-use super::{SeccompError, syscalls};
+use super::{SeccompError, syscalls, syscalls_i386};
 
 /// The kernel's limit on a classic BPF program (`BPF_MAXINSNS`).
 pub const MAX_INSNS: usize = 4096;
@@ -67,6 +70,8 @@ pub const MAX_INSNS: usize = 4096;
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 /// `AUDIT_ARCH_X86_64`.
 const AUDIT_ARCH_NATIVE: u32 = 0xc000_003e;
+/// `AUDIT_ARCH_I386`.
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 /// Length of the architecture check seccompiler puts at a fragment's head.
 const BACKEND_ARCH_CHECK: usize = 3;
 /// `offsetof(struct seccomp_data, nr)` and `arch`.
@@ -112,7 +117,9 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Compiled, SeccompError> {
     if default == Action::Notify {
         return Err(SeccompError::NotifyDefault);
     }
-    let mut calls: BTreeMap<u32, Vec<Rule>> = BTreeMap::new();
+    let archs = spec.architectures().as_deref().unwrap_or_default();
+    let mut native = Calls::new();
+    let mut i386 = archs.contains(&Arch::ScmpArchX86).then(Calls::new);
     for entry in spec.syscalls().iter().flatten() {
         let action = Action::from_spec(entry.action(), entry.errno_ret())?;
         let rules = condition_sets(entry.args().as_deref().unwrap_or_default())?;
@@ -120,18 +127,16 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Compiled, SeccompError> {
             continue;
         }
         for name in entry.names() {
-            let Some(nr) = syscalls::number(name) else {
-                log::debug!("seccomp: unknown syscall {name:?} skipped");
-                continue;
-            };
-            let list = calls.entry(nr).or_default();
-            list.extend(rules.iter().map(|conds| Rule {
-                action,
-                conds: conds.clone(),
-            }));
+            add(&mut native, syscalls::number(name), name, action, &rules);
+            if let Some(calls) = i386.as_mut() {
+                add(calls, syscalls_i386::number(name), name, action, &rules);
+            }
         }
     }
-    let notify = calls.values().flatten().any(|r| r.action == Action::Notify);
+    let notify = native
+        .values()
+        .flatten()
+        .any(|r| r.action == Action::Notify);
     if notify && spec.listener_path().is_none() {
         return Err(SeccompError::NotifyWithoutListener);
     }
@@ -147,13 +152,36 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Compiled, SeccompError> {
         );
         flags &= !libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
     }
-    let archs = spec.architectures().as_deref().unwrap_or_default();
-    let program = assemble(default, calls, archs)?;
+    let program = assemble(default, native, i386, archs)?;
     Ok(Compiled {
         program,
         flags,
         notify,
     })
+}
+
+/// Rules per syscall number, for one ABI.
+type Calls = BTreeMap<u32, Vec<Rule>>;
+
+/// Add the rules of syscall `name` (number `nr` in the ABI of `calls`).
+fn add(
+    calls: &mut Calls,
+    nr: Option<u32>,
+    name: &str,
+    action: Action,
+    rules: &[Vec<SeccompCondition>],
+) {
+    let Some(nr) = nr else {
+        log::debug!("seccomp: unknown syscall {name:?} skipped");
+        return;
+    };
+    calls
+        .entry(nr)
+        .or_default()
+        .extend(rules.iter().map(|conds| Rule {
+            action,
+            conds: conds.clone(),
+        }));
 }
 
 /// The rules one `syscalls` entry makes: each a list of ANDed conditions
@@ -248,20 +276,30 @@ struct Placeholders {
     notify: u16,
 }
 
-/// Build the whole program: prologue, dispatch tree, buckets (see the
-/// module docs).
-fn assemble(
-    default: Action,
-    calls: BTreeMap<u32, Vec<Rule>>,
-    archs: &[Arch],
-) -> Result<BpfProgram, SeccompError> {
-    let mut used: HashSet<u32> = HashSet::from([default.ret()]);
+/// One ABI's syscalls, each cut into segments.
+type Section = Vec<(u32, Vec<Segment>)>;
+
+fn sections(calls: Calls, used: &mut HashSet<u32>) -> Result<Section, SeccompError> {
     let mut all = Vec::with_capacity(calls.len());
     for (nr, rules) in calls {
         let segs = segments(rules)?;
         used.extend(segs.iter().map(|s| s.action.ret()));
         all.push((nr, segs));
     }
+    Ok(all)
+}
+
+/// Build the whole program: prologue, then for each filtered ABI its
+/// dispatch tree and buckets (see the module docs).
+fn assemble(
+    default: Action,
+    native: Calls,
+    i386: Option<Calls>,
+    archs: &[Arch],
+) -> Result<BpfProgram, SeccompError> {
+    let mut used: HashSet<u32> = HashSet::from([default.ret()]);
+    let native = sections(native, &mut used)?;
+    let i386 = i386.map(|c| sections(c, &mut used)).transpose()?;
     let mut free = (0..=u16::MAX)
         .rev()
         .filter(|d| !used.contains(&Action::Trace(*d).ret()));
@@ -269,14 +307,32 @@ fn assemble(
         (Some(cont), Some(notify)) => Placeholders { cont, notify },
         _ => return Err(SeccompError::Backend("no free placeholder action".into())),
     };
+    let (mut prog, ja) = prologue(default, archs, i386.is_some());
+    emit_section(&mut prog, native, default, ph)?;
+    if let (Some(section), Some(ja)) = (i386, ja) {
+        prog[ja].k = (prog.len() - ja - 1) as u32;
+        prog.push(stmt(LD_W_ABS, DATA_NR));
+        emit_section(&mut prog, section, default, ph)?;
+    }
+    if prog.len() > MAX_INSNS {
+        return Err(SeccompError::TooLarge(prog.len()));
+    }
+    Ok(prog)
+}
+
+/// One ABI's dispatch tree and buckets, entered with the syscall number in A.
+fn emit_section(
+    prog: &mut BpfProgram,
+    all: Section,
+    default: Action,
+    ph: Placeholders,
+) -> Result<(), SeccompError> {
     let size = BUCKET.max(all.len().div_ceil(MAX_BUCKETS));
     let mut buckets = Vec::new();
     let mut it = all.into_iter().peekable();
     while it.peek().is_some() {
         buckets.push(it.by_ref().take(size).collect::<Vec<_>>());
     }
-
-    let mut prog = prologue(default, archs);
     // Bucket i covers numbers from its first syscall up to the next bucket's.
     let lows: Vec<u32> = buckets
         .iter()
@@ -285,12 +341,12 @@ fn assemble(
         .collect();
     let mut leaves = Vec::new();
     if buckets.len() > 1 {
-        dispatch(&mut prog, &lows, 0, &mut leaves);
+        dispatch(prog, &lows, 0, &mut leaves);
     }
     let mut starts = Vec::with_capacity(buckets.len());
     for bucket in buckets {
         starts.push(prog.len());
-        emit_bucket(&mut prog, bucket, ph)?;
+        emit_bucket(prog, bucket, ph)?;
         prog.push(stmt(RET_K, default.ret()));
     }
     if starts.is_empty() {
@@ -299,10 +355,7 @@ fn assemble(
     for (pc, i) in leaves {
         prog[pc].k = (starts[i] - pc - 1) as u32;
     }
-    if prog.len() > MAX_INSNS {
-        return Err(SeccompError::TooLarge(prog.len()));
-    }
-    Ok(prog)
+    Ok(())
 }
 
 /// At most this many buckets, so the tree's jumps fit in 8 bits.
@@ -414,29 +467,35 @@ fn emit_bucket(
     Ok(())
 }
 
-/// Check the ABI: native calls go on with the syscall number loaded;
-/// i386 and x32 calls get their fixed action (see the module docs).
-fn prologue(default: Action, archs: &[Arch]) -> BpfProgram {
-    let fallback = if default.permits() {
+/// Check the ABI: native calls go on with the syscall number loaded; with
+/// `i386`, i386 calls take a `JA` (returned: its pc, for [`assemble`] to
+/// aim); x32 calls get their fixed action, other ABIs kill (see the module
+/// docs).
+fn prologue(default: Action, archs: &[Arch], i386: bool) -> (BpfProgram, Option<usize>) {
+    let x32 = if !archs.contains(&Arch::ScmpArchX32) {
+        Action::KillProcess
+    } else if default.permits() {
         Action::Errno(libc::ENOSYS as u16)
     } else {
         default
     };
-    let abi = |arch| {
-        if archs.contains(&arch) {
-            fallback
-        } else {
-            Action::KillProcess
-        }
-    };
-    vec![
-        stmt(LD_W_ABS, DATA_ARCH),
-        jump(JMP_JEQ_K, AUDIT_ARCH_NATIVE, 1, 0),
-        stmt(RET_K, abi(Arch::ScmpArchX86).ret()),
+    let kill = stmt(RET_K, Action::KillProcess.ret());
+    let mut prog = vec![stmt(LD_W_ABS, DATA_ARCH)];
+    let mut ja = None;
+    if i386 {
+        prog.push(jump(JMP_JEQ_K, AUDIT_ARCH_NATIVE, 3, 0));
+        prog.push(jump(JMP_JEQ_K, AUDIT_ARCH_I386, 0, 1));
+        ja = Some(prog.len());
+        prog.extend([stmt(JMP_JA, 0), kill]);
+    } else {
+        prog.extend([jump(JMP_JEQ_K, AUDIT_ARCH_NATIVE, 1, 0), kill]);
+    }
+    prog.extend([
         stmt(LD_W_ABS, DATA_NR),
         jump(JMP_JGE_K, X32_SYSCALL_BIT, 0, 1),
-        stmt(RET_K, abi(Arch::ScmpArchX32).ret()),
-    ]
+        stmt(RET_K, x32.ret()),
+    ]);
+    (prog, ja)
 }
 
 fn backend_action(a: Action) -> SeccompAction {

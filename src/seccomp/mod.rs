@@ -20,6 +20,7 @@ pub mod action;
 pub mod agent;
 pub mod compile;
 pub mod syscalls;
+mod syscalls_i386;
 
 #[cfg(test)]
 mod bpf_eval;

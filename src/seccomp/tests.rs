@@ -231,16 +231,56 @@ fn foreign_abis_fail_closed() {
     let mut listed = allow;
     listed["architectures"] = json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
     let f = filter(listed.clone());
-    assert_eq!(
-        (i386(&f), x32(&f)),
-        (errno(libc::ENOSYS), errno(libc::ENOSYS))
-    );
+    // i386 has its own section (the default allows); x32 has no table.
+    assert_eq!((i386(&f), x32(&f)), (ALLOW, errno(libc::ENOSYS)));
     listed["defaultAction"] = json!("SCMP_ACT_KILL_PROCESS");
     listed["architectures"] = json!(["SCMP_ARCH_X86"]);
     let f = filter(listed);
     assert_eq!((i386(&f), x32(&f)), (KILL_PROCESS, KILL_PROCESS));
     let f = filter(json!({"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X32"]}));
     assert_eq!((i386(&f), x32(&f)), (KILL_PROCESS, errno(1)));
+}
+
+#[test]
+fn i386_calls_are_decided_by_their_own_numbers() {
+    let i386 = |f: &Filter, name: &str, args: &[u64]| {
+        let nr = super::syscalls_i386::number(name).unwrap();
+        run(
+            &f.program,
+            &Data {
+                arch: 0x4000_0003,
+                ..Data::call(nr, args)
+            },
+        )
+    };
+    let f = filter(json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [
+            {"names": ["getpid", "socketcall"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["mkdir"], "action": "SCMP_ACT_LOG"}
+        ]
+    }));
+    // i386 getpid is 20 and mkdir 39; x86_64 getpid is 39.
+    assert_eq!(i386(&f, "getpid", &[]), ALLOW);
+    assert_eq!(i386(&f, "mkdir", &[]), LOG);
+    assert_eq!(call(&f, "getpid", &[]), ALLOW);
+    assert_eq!(call(&f, "mkdir", &[]), LOG);
+    assert_eq!(i386(&f, "socketcall", &[]), ALLOW);
+    assert_eq!(i386(&f, "personality", &[8]), ALLOW);
+    assert_eq!(i386(&f, "personality", &[9]), errno(1));
+    assert_eq!(i386(&f, "read", &[]), errno(1));
+    // Every i386 number reaches its section's decision.
+    for &(name, _) in super::syscalls_i386::SYSCALLS {
+        let want = match name {
+            "getpid" | "socketcall" => ALLOW,
+            "mkdir" => LOG,
+            _ => errno(1),
+        };
+        assert_eq!(i386(&f, name, &[0]), want, "{name}");
+    }
 }
 
 #[test]

@@ -62,51 +62,8 @@ RUN=(run --runc-binary "$RUNTIME_BIN" --runc-root "$RROOT" --fifo-dir "$C/fifo")
 # cx ARGS...: ctr task exec
 cx() { c task exec --fifo-dir "$C/fifo" "$@"; }
 
-cpid=""
-cgroup_ns_existed=$(cgroup_dirs_under "$NS")
-# The shim puts its sockets in /run/containerd/s whatever the config says.
-run_ctd_existed=$([ -e /run/containerd ] && echo yes)
-cleanup() {
-    set +e
-    if [ -n "$cpid" ] && kill -0 "$cpid" 2>/dev/null; then
-        local id
-        for id in $(timeout 20 ctr -a "$SOCK" -n "$NS" task ls -q 2>/dev/null); do
-            timeout 20 ctr -a "$SOCK" -n "$NS" task delete -f "$id" >/dev/null 2>&1
-        done
-        for id in $(timeout 20 ctr -a "$SOCK" -n "$NS" container ls -q 2>/dev/null); do
-            timeout 20 ctr -a "$SOCK" -n "$NS" container delete "$id" >/dev/null 2>&1
-        done
-        kill -TERM "$cpid"
-        for _ in $(seq 50); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.2; done
-        kill -KILL "$cpid" 2>/dev/null
-        wait "$cpid" 2>/dev/null
-    fi
-    # Shims of this containerd (they outlive it when a task could not be deleted).
-    local p
-    for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $SOCK( |$)"); do
-        kill -KILL "$p" 2>/dev/null
-    done
-    umount_under "$C"
-    [ -z "$cgroup_ns_existed" ] && rmdir_cgroups "$NS"
-    if [ -z "$run_ctd_existed" ] && [ -d /run/containerd ]; then
-        find /run/containerd -depth -type d -empty -delete 2>/dev/null
-    fi
-}
-trap cleanup EXIT
-trap 'exit 143' TERM INT HUP
-
-info "runtime = $RUNTIME_BIN ($("$RUNTIME_BIN" --version 2>&1 | head -n 1))"
-
 # --- daemon and image -------------------------------------------------------
-containerd --config "$C/config.toml" >"$C/containerd.log" 2>&1 &
-cpid=$!
-if poll 30 ctr -a "$SOCK" version; then
-    pass "private containerd started ($(containerd --version | awk '{print $3}'))"
-else
-    fail "private containerd started" "$(tail -n 20 "$C/containerd.log")"
-    summary
-    exit 1
-fi
+ctd_start "private containerd started ($(containerd --version | awk '{print $3}'))"
 
 check "build an OCI archive from the busybox rootfs" 0 '' bash "$here/mkoci.sh" "$ROOTFS" "$C/busybox-oci.tar" "$IMG"
 check "ctr image import" 0 '' c image import "$C/busybox-oci.tar"

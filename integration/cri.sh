@@ -69,47 +69,7 @@ disabled_plugins = [
           Root = "$C/runtime-root"
 EOF
 
-cpid=""
-cgroup_existed=$(cgroup_dirs_under "$NS")
-run_ctd_existed=$([ -e /run/containerd ] && echo yes)
-cleanup() {
-    set +e
-    if [ -n "$cpid" ] && kill -0 "$cpid" 2>/dev/null; then
-        local id
-        for id in $(timeout 20 ctr -a "$SOCK" -n "$NS" task ls -q 2>/dev/null); do
-            timeout 20 ctr -a "$SOCK" -n "$NS" task delete -f "$id" >/dev/null 2>&1
-        done
-        for id in $(timeout 20 ctr -a "$SOCK" -n "$NS" container ls -q 2>/dev/null); do
-            timeout 20 ctr -a "$SOCK" -n "$NS" container delete "$id" >/dev/null 2>&1
-        done
-        kill -TERM "$cpid"
-        for _ in $(seq 50); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.2; done
-        kill -KILL "$cpid" 2>/dev/null
-        wait "$cpid" 2>/dev/null
-    fi
-    local p
-    for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $SOCK( |$)"); do
-        kill -KILL "$p" 2>/dev/null
-    done
-    umount_under "$C"
-    [ -z "$cgroup_existed" ] && rmdir_cgroups "$NS"
-    if [ -z "$run_ctd_existed" ] && [ -d /run/containerd ]; then
-        find /run/containerd -depth -type d -empty -delete 2>/dev/null
-    fi
-}
-trap cleanup EXIT
-trap 'exit 143' TERM INT HUP
-
-info "runtime = $RUNTIME_BIN ($("$RUNTIME_BIN" --version 2>&1 | head -n 1))"
-containerd --config "$C/config.toml" >"$C/containerd.log" 2>&1 &
-cpid=$!
-if poll 30 ctr -a "$SOCK" version; then
-    pass "private containerd with the CRI plugin started"
-else
-    fail "private containerd with the CRI plugin started" "$(tail -n 20 "$C/containerd.log")"
-    summary
-    exit 1
-fi
+ctd_start "private containerd with the CRI plugin started"
 
 c() { timeout -k 5 "$CMD_TIMEOUT" ctr -a "$SOCK" -n "$NS" "$@"; }
 check "build the busybox and pause images" 0 '' bash -c \

@@ -129,3 +129,56 @@ summary() {
     printf '#    %s: %d passed, %d failed, %d not applicable\n' "$SUITE" "$PASS" "$FAIL" "$NA"
     [ "$FAIL" -eq 0 ]
 }
+
+# --- a private containerd (containerd.sh, cri.sh) -----------------------------
+# ctd_start LABEL: start containerd on $C/config.toml (socket $SOCK), with
+# ctd_cleanup on exit; the check LABEL passes once it answers, else the
+# suite ends.
+ctd_start() {
+    ctd_pid=""
+    ctd_cgroup_existed=$(cgroup_dirs_under "$NS")
+    # The shim puts its sockets in /run/containerd/s whatever the config says.
+    ctd_run_existed=$([ -e /run/containerd ] && echo yes)
+    trap ctd_cleanup EXIT
+    trap 'exit 143' TERM INT HUP
+    info "runtime = $RUNTIME_BIN ($("$RUNTIME_BIN" --version 2>&1 | head -n 1))"
+    containerd --config "$C/config.toml" >"$C/containerd.log" 2>&1 &
+    ctd_pid=$!
+    if poll 30 ctr -a "$SOCK" version; then
+        pass "$1"
+    else
+        fail "$1" "$(tail -n 20 "$C/containerd.log")"
+        summary
+        exit 1
+    fi
+}
+
+# Remove every task and container of namespace $NS, stop containerd and
+# its shims, and remove the mounts, cgroups and /run/containerd dirs the run
+# made.
+ctd_cleanup() {
+    set +e
+    if [ -n "$ctd_pid" ] && kill -0 "$ctd_pid" 2>/dev/null; then
+        local id
+        for id in $(timeout 20 ctr -a "$SOCK" -n "$NS" task ls -q 2>/dev/null); do
+            timeout 20 ctr -a "$SOCK" -n "$NS" task delete -f "$id" >/dev/null 2>&1
+        done
+        for id in $(timeout 20 ctr -a "$SOCK" -n "$NS" container ls -q 2>/dev/null); do
+            timeout 20 ctr -a "$SOCK" -n "$NS" container delete "$id" >/dev/null 2>&1
+        done
+        kill -TERM "$ctd_pid"
+        for _ in $(seq 50); do kill -0 "$ctd_pid" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL "$ctd_pid" 2>/dev/null
+        wait "$ctd_pid" 2>/dev/null
+    fi
+    # Shims of this containerd (they outlive it when a task could not be deleted).
+    local p
+    for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $SOCK( |$)"); do
+        kill -KILL "$p" 2>/dev/null
+    done
+    umount_under "$C"
+    [ -z "$ctd_cgroup_existed" ] && rmdir_cgroups "$NS"
+    if [ -z "$ctd_run_existed" ] && [ -d /run/containerd ]; then
+        find /run/containerd -depth -type d -empty -delete 2>/dev/null
+    fi
+}

@@ -193,8 +193,11 @@ pub fn run_mapped(work: impl FnOnce() -> Result<(), String>) -> Result<(), Usern
             match status? {
                 WaitStatus::Exited(_, 0) => Ok(()),
                 WaitStatus::Exited(..) if !msg.is_empty() => Err(UsernsError::Failed(msg)),
+                WaitStatus::Signaled(_, sig, _) => Err(UsernsError::Failed(format!(
+                    "the work in the user namespace was killed by {sig}"
+                ))),
                 other => Err(UsernsError::Failed(format!(
-                    "the user namespace child ended: {other:?}"
+                    "the work in the user namespace ended: {other:?}"
                 ))),
             }
         }

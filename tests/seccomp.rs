@@ -21,6 +21,19 @@ fn bundle(name: &str, script: &str, seccomp: Value) -> Bundle {
     b
 }
 
+/// `/proc/self/status` lines of a process in filter mode with exactly one
+/// filter; all its fields, for more checks.
+fn assert_one_filter(status: &str) -> std::collections::BTreeMap<String, String> {
+    let st = parse_status(status);
+    assert_eq!(st.get("Seccomp").map(String::as_str), Some("2"), "{status}");
+    assert_eq!(
+        st.get("Seccomp_filters").map(String::as_str),
+        Some("1"),
+        "{status}"
+    );
+    st
+}
+
 fn errno_rule(names: &[&str], errno: i32) -> Value {
     json!({"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": errno})
 }
@@ -252,19 +265,7 @@ fn the_process_sees_exactly_one_filter_with_and_without_nnp() {
         b.set("/process/noNewPrivileges", json!(nnp));
         let o = b.run(&[]);
         assert!(o.success(), "{}", o.describe());
-        let st = parse_status(&o.stdout);
-        assert_eq!(
-            st.get("Seccomp").map(String::as_str),
-            Some("2"),
-            "{}",
-            o.stdout
-        );
-        assert_eq!(
-            st.get("Seccomp_filters").map(String::as_str),
-            Some("1"),
-            "{}",
-            o.stdout
-        );
+        let st = assert_one_filter(&o.stdout);
         let want_nnp = if nnp { "1" } else { "0" };
         assert_eq!(
             st.get("NoNewPrivs").map(String::as_str),
@@ -539,18 +540,6 @@ fn exec_processes_get_the_containers_filter() {
     assert!(!o.success(), "{}", o.describe());
     assert!(o.stderr.contains("Permission denied"), "{}", o.describe());
     let o = b.run_ok(&["exec", &b.id, "grep", "^Seccomp", "/proc/self/status"]);
-    let st = parse_status(&o.stdout);
-    assert_eq!(
-        st.get("Seccomp").map(String::as_str),
-        Some("2"),
-        "{}",
-        o.stdout
-    );
-    assert_eq!(
-        st.get("Seccomp_filters").map(String::as_str),
-        Some("1"),
-        "{}",
-        o.stdout
-    );
+    assert_one_filter(&o.stdout);
     b.run_ok(&["kill", &b.id, "KILL"]);
 }

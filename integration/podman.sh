@@ -268,7 +268,10 @@ if poll 20 is_state c4 running; then pass "start: running again"; else fail "sta
 
 # --- rm -f ----------------------------------------------------------------------
 check "rm -f of a running container" 0 '' pm rm -f -t 0 c1
-check "rm -f: container gone" 125 'no such (container|object)' pm inspect c1
+# By exact name: `inspect c1` also matches another container whose id
+# starts with "c1" (it happened: 1 run in about 10).
+t pm ps -a --filter 'name=^c1$' --format '{{.Names}}'
+if [ "$RC" = 0 ] && [ -z "$OUT" ]; then pass "rm -f: container gone"; else fail_last "rm -f: container gone"; fi
 if [ "$MODE" = root ]; then
     check "run -d for rm -f of a paused container" 0 '' pm run -d --name c5 "${NET[@]}" "$IMG" sleep 1000
     check "pause before rm -f" 0 '' pm pause c5

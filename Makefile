@@ -23,7 +23,7 @@ demo:
 test:
 	bash scripts/deps.sh
 	cargo build --release
-	cargo test --profile fasttest -- --test-threads=2
+	FERRY_NO_SKIP=1 cargo test --profile fasttest -- --test-threads=2
 	if [ -f integration/run.sh ]; then bash integration/run.sh; fi
 	bash integration/cgroup-v2.sh
 

@@ -39,7 +39,7 @@ fn cg_dir(controller: &str, path: &str) -> PathBuf {
 fn cgroups_path_limits_and_cleanup() {
     require_root!();
     if !v1() {
-        eprintln!("skipping: not a cgroup v1 host");
+        common::skip("this test: not a cgroup v1 host");
         return;
     }
     let mut b = Bundle::new("cglimits");

@@ -98,7 +98,7 @@ fn two_layer_image_runs_with_whiteouts_and_opaque_dirs() {
 #[test]
 fn two_layer_image_runs_rootless() {
     if !have_ferrytest() {
-        eprintln!("skipping: needs root and the ferrytest user");
+        common::skip("this test: needs root and the ferrytest user");
         return;
     }
     let s = Scratch::new("merged-rootless");
@@ -480,7 +480,7 @@ fn image_user_resolves_through_the_image_passwd() {
 #[test]
 fn rootless_layers_keep_their_owners() {
     if !have_ferrytest() {
-        eprintln!("skipping: needs root and the ferrytest user");
+        common::skip("this test: needs root and the ferrytest user");
         return;
     }
     let s = Scratch::new("owners-rootless");

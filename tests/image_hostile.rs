@@ -291,7 +291,7 @@ fn devices_setuid_and_owners_as_root() {
 #[test]
 fn devices_setuid_and_owners_rootless() {
     if !have_ferrytest() {
-        eprintln!("skipping: needs root and the ferrytest user");
+        common::skip("this test: needs root and the ferrytest user");
         return;
     }
     devices_and_modes(true);

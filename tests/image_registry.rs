@@ -126,7 +126,7 @@ fn pull(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Run {
 #[test]
 fn pulls_from_a_loopback_docker_registry() {
     if !have("docker-registry") || !have("skopeo") {
-        eprintln!("skipping: needs docker-registry and skopeo (scripts/deps.sh)");
+        common::skip("this test: needs docker-registry and skopeo (scripts/deps.sh)");
         return;
     }
     let s = Scratch::new("registry");
@@ -221,7 +221,7 @@ fn make_ca(s: &Scratch) -> (std::path::PathBuf, std::path::PathBuf, std::path::P
 #[test]
 fn pulls_over_tls_with_the_registrys_ca() {
     if !have("docker-registry") || !have("skopeo") || !have("openssl") {
-        eprintln!("skipping: needs docker-registry, skopeo and openssl (scripts/deps.sh)");
+        common::skip("this test: needs docker-registry, skopeo and openssl (scripts/deps.sh)");
         return;
     }
     let s = Scratch::new("registry-tls");
@@ -267,7 +267,7 @@ fn outside_address() -> Option<String> {
 #[test]
 fn plain_http_beyond_loopback_needs_insecure() {
     if !have("docker-registry") || !have("skopeo") {
-        eprintln!("skipping: needs docker-registry and skopeo (scripts/deps.sh)");
+        common::skip("this test: needs docker-registry and skopeo (scripts/deps.sh)");
         return;
     }
     let Some(addr) = outside_address() else {

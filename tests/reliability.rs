@@ -169,7 +169,7 @@ impl Rig {
     /// None (with a note) when `mode` cannot run here.
     fn new(name: &str, mode: Mode) -> Option<Rig> {
         if !is_root() {
-            eprintln!("skipping {name}: needs root");
+            common::skip(&format!("{name}: needs root"));
             return None;
         }
         let user = match mode {
@@ -177,7 +177,9 @@ impl Rig {
             Mode::Rootless => match test_user() {
                 Some(u) => Some(u),
                 None => {
-                    eprintln!("skipping rootless {name}: no user ferrytest (scripts/deps.sh)");
+                    common::skip(&format!(
+                        "rootless {name}: no user ferrytest (scripts/deps.sh)"
+                    ));
                     return None;
                 }
             },

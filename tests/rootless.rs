@@ -82,7 +82,7 @@ macro_rules! require_user {
                     "{}: {why}",
                     module_path!()
                 );
-                eprintln!("skipping {}: {why}", module_path!());
+                $crate::common::skip(&format!("{}: {why}", module_path!()));
                 return;
             }
         }

@@ -28,14 +28,24 @@ pub use serde_json::{Value, json};
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Skip the current test (with a note on stderr) unless running as root.
+/// Under `CI=true` or `FERRY_NO_SKIP=1` (as `make test` sets) a missing
+/// requirement fails the test instead: a skipped test never counts as passed.
 #[macro_export]
 macro_rules! require_root {
     () => {
         if !$crate::common::is_root() {
-            eprintln!("skipping {}: needs root", module_path!());
+            $crate::common::skip(&format!("{}: needs root", module_path!()));
             return;
         }
     };
+}
+
+/// Report a test that cannot run here: a failure when skips are forbidden.
+pub fn skip(why: &str) {
+    let forbidden = std::env::var("CI").is_ok_and(|v| v == "true")
+        || std::env::var_os("FERRY_NO_SKIP").is_some_and(|v| v == "1");
+    assert!(!forbidden, "cannot run {why} (skips are failures here)");
+    eprintln!("skipping {why}");
 }
 
 pub fn is_root() -> bool {

@@ -162,7 +162,7 @@ pub fn set_propagation(mnt: &OwnedFd, p: MsFlags) -> Result<(), Errno> {
     let a = libc::mount_attr {
         attr_set: 0,
         attr_clr: 0,
-        propagation: kind.bits() as u64,
+        propagation: kind.bits(),
         userns_fd: 0,
     };
     syscall::mount_setattr_fd(mnt.as_fd(), p.contains(MsFlags::MS_REC), &a)

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use crate::rootfs::procfs;
+
 /// Errors applying a security label.
 #[derive(Debug, thiserror::Error)]
 pub enum LsmError {
@@ -57,26 +59,44 @@ impl<'a> Labels<'a> {
         Ok(())
     }
 
-    /// Arrange for the labels to take effect at the next execve.
+    /// Arrange for the labels to take effect at the next execve. The
+    /// attribute files are opened through the process's proven procfs
+    /// handle ([`procfs::trusted`]), never through the container's `/proc`.
     pub fn apply_on_exec(&self) -> Result<(), LsmError> {
-        if let Some(p) = self.apparmor {
-            let attr = if Path::new("/proc/self/attr/apparmor/exec").exists() {
-                "/proc/self/attr/apparmor/exec"
-            } else {
-                "/proc/self/attr/exec"
+        if self.apparmor.is_none() && self.selinux.is_none() {
+            return Ok(());
+        }
+        let apply = |what: &'static str, label: &str| {
+            let no_proc = |e: nix::errno::Errno| LsmError::Apply {
+                what,
+                label: label.into(),
+                source: e.into(),
             };
-            std::fs::write(attr, format!("exec {p}")).map_err(|source| LsmError::Apply {
-                what: "AppArmor profile",
-                label: p.into(),
-                source,
-            })?;
+            let proc = procfs::trusted().map_err(no_proc)?;
+            Ok::<_, LsmError>(proc)
+        };
+        if let Some(p) = self.apparmor {
+            let proc = apply("AppArmor profile", p)?;
+            let attr = if proc.thread_self_has(Path::new("attr/apparmor/exec")) {
+                "attr/apparmor/exec"
+            } else {
+                "attr/exec"
+            };
+            proc.write_thread_self(Path::new(attr), format!("exec {p}").as_bytes())
+                .map_err(|source| LsmError::Apply {
+                    what: "AppArmor profile",
+                    label: p.into(),
+                    source,
+                })?;
         }
         if let Some(l) = self.selinux {
-            std::fs::write("/proc/self/attr/exec", l).map_err(|source| LsmError::Apply {
-                what: "SELinux label",
-                label: l.into(),
-                source,
-            })?;
+            let proc = apply("SELinux label", l)?;
+            proc.write_thread_self(Path::new("attr/exec"), l.as_bytes())
+                .map_err(|source| LsmError::Apply {
+                    what: "SELinux label",
+                    label: l.into(),
+                    source,
+                })?;
         }
         Ok(())
     }

@@ -164,8 +164,9 @@ fn switch_user(process: &Process) -> Result<(), InitError> {
         .flatten()
         .map(|g| Gid::from_raw(*g))
         .collect();
-    let setgroups_denied =
-        std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+    let setgroups_denied = crate::rootfs::procfs::trusted()
+        .and_then(|p| p.read_thread_self(Path::new("setgroups")))
+        .is_ok_and(|s| s.trim() == "deny");
     if !(setgroups_denied && groups.is_empty()) {
         nix::unistd::setgroups(&groups).map_err(sys("setgroups"))?;
     }

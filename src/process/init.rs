@@ -120,8 +120,9 @@ fn setup_and_exec(
         bundle: plan.bundle,
         userns: ns.any_user() || crate::user::in_user_namespace(),
         no_pivot: plan.no_pivot,
+        own_fd_floor: 3 + plan.preserve_fds as i32,
     };
-    rootfs::prepare(&rplan, idmapped)?;
+    let prepared = rootfs::prepare(&rplan, idmapped)?;
     let hooks = spec.hooks().as_ref();
     if hooks.is_some_and(|h| h.prestart().is_some() || h.create_runtime().is_some()) {
         sync::send_msg(sock, sync::HOOKS).map_err(sys("ask for runtime hooks"))?;
@@ -149,7 +150,7 @@ fn setup_and_exec(
             .map(|b| (b.height() as u16, b.width() as u16));
         tty::setup_terminal(socket, size, true)?;
     }
-    rootfs::finish(&rplan)?;
+    rootfs::finish(&rplan, prepared)?;
     let ours: Vec<RawFd> = [
         Some(sock),
         Some(&fd_dir),

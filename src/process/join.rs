@@ -129,6 +129,11 @@ fn child(
         syscall::exit_now(255);
     }
     super::init::protect_binary()?;
+    // /proc is read through the host's procfs, before the container's
+    // mount namespace (and its /proc) is joined.
+    let proc = crate::rootfs::procfs::ProcFs::host().map_err(sys("open the host's /proc"))?;
+    crate::rootfs::procfs::install(proc, 3 + plan.preserve_fds as i32)
+        .map_err(sys("keep a procfs handle"))?;
     for (flag, file) in namespaces {
         if matches!(*flag, CloneFlags::CLONE_NEWPID | NEWTIME) {
             continue;

@@ -1,14 +1,16 @@
 //! The `cgroup` mount: `/sys/fs/cgroup` inside the container, for any host
 //! layout (v1, v2 or hybrid).
 
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use nix::mount::{MsFlags, mount};
-use nix::sys::stat::Mode;
+use nix::mount::MsFlags;
 
-use super::mounts::{bind, create, mount_err, remount, resolve};
+use super::anchors::Anchors;
+use super::mountfd;
+use super::mounts::{bind_detached, mount_err, place};
 use super::options::MountOptions;
-use super::path::{Root, fd_path};
+use super::path::Root;
 use super::{Plan, RootfsError};
 
 /// A cgroup hierarchy mounted on the host.
@@ -54,75 +56,61 @@ fn host_hierarchies() -> Vec<Hierarchy> {
 /// host's hierarchy instead.
 pub fn mount_cgroups(
     root: &Root,
+    anchors: &mut Anchors,
     plan: &Plan,
     dest: &Path,
     opts: &MountOptions,
 ) -> Result<(), RootfsError> {
     let hierarchies = host_hierarchies();
     let flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
-    let target = root
-        .mkdir_all(dest, Mode::from_bits_truncate(0o755))
-        .map_err(create(dest))?;
     // Pure v2: one cgroup2 mount.
     if let [h] = hierarchies.as_slice()
         && h.fstype == "cgroup2"
         && h.mount_point == "/sys/fs/cgroup"
     {
-        return mount_one(root, &target, "cgroup2", "", flags, h, plan, dest);
+        let mnt = mount_one("cgroup2", "", flags, h, plan, dest)?;
+        return place(root, anchors, &mnt, dest, false);
     }
     // v1 or hybrid: a tmpfs holding one directory per hierarchy.
     let tmpfs_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(
-        Some("tmpfs"),
-        &fd_path(&target),
-        Some("tmpfs"),
-        tmpfs_flags,
-        Some("mode=755"),
-    )
-    .map_err(|e| mount_err("tmpfs", dest, e))?;
-    let base = resolve(root, dest)?;
+    let base = mountfd::new_fs("tmpfs", "tmpfs", tmpfs_flags, &["mode=755".to_string()])
+        .map_err(|e| mount_err("tmpfs", dest, e))?;
+    place(root, anchors, &base, dest, false)?;
     for h in &hierarchies {
         let Some(name) = h.mount_point.strip_prefix("/sys/fs/cgroup/") else {
             continue;
         };
         let sub = dest.join(name);
-        let fd = root
-            .mkdir_all(&sub, Mode::from_bits_truncate(0o755))
-            .map_err(create(&sub))?;
-        mount_one(root, &fd, &h.fstype, &h.controllers, flags, h, plan, &sub)?;
+        let mnt = mount_one(&h.fstype, &h.controllers, flags, h, plan, &sub)?;
+        place(root, anchors, &mnt, &sub, false)?;
     }
     if flags.contains(MsFlags::MS_RDONLY) {
-        remount(&base, tmpfs_flags | MsFlags::MS_RDONLY, plan.userns)
+        mountfd::make_readonly(&base, false)
             .map_err(|e| mount_err("remount cgroup tmpfs", dest, e))?;
     }
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One hierarchy, detached: a fresh mount, or a bind of the host's.
 fn mount_one(
-    root: &Root,
-    target: &std::os::fd::OwnedFd,
     fstype: &str,
     data: &str,
     flags: MsFlags,
     h: &Hierarchy,
     plan: &Plan,
     dest: &Path,
-) -> Result<(), RootfsError> {
-    let data = (!data.is_empty()).then_some(data);
-    match mount(Some(fstype), &fd_path(target), Some(fstype), flags, data) {
-        Ok(()) => Ok(()),
+) -> Result<OwnedFd, RootfsError> {
+    let data: Vec<String> = data
+        .split(',')
+        .filter(|o| !o.is_empty())
+        .map(str::to_string)
+        .collect();
+    match mountfd::new_fs(fstype, fstype, flags, &data) {
+        Ok(mnt) => Ok(mnt),
         Err(nix::Error::EPERM | nix::Error::EBUSY) => {
             let mut o = MountOptions::parse(&["rbind"]);
             o.flags |= flags;
-            bind(
-                root,
-                Path::new(&h.mount_point),
-                target,
-                &o,
-                plan.userns,
-                dest,
-            )
+            bind_detached(Path::new(&h.mount_point), &o, plan.userns, dest)
         }
         Err(e) => Err(mount_err(fstype, dest, e)),
     }

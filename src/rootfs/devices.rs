@@ -127,7 +127,7 @@ fn make_node(root: &Root, node: &Node, userns: bool) -> Result<(), RootfsError> 
             .create_file(path, Mode::from_bits_truncate(0o644))
             .map_err(create(path))?;
         let opts = MountOptions::parse(&["bind"]);
-        return bind(root, path, &target, &opts, true, path);
+        return bind(path, &target, &opts, true, path).map(drop);
     }
     let name = path.file_name().ok_or_else(|| RootfsError::Device {
         path: path.clone(),

@@ -30,12 +30,13 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
 use nix::sys::signal::{Signal, kill};
-use nix::sys::stat::{Mode, SFlag, fstat};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
 
-use super::mounts::{create, mount_err, propagate, remount, resolve};
+use super::anchors::Anchors;
+use super::mountfd;
+use super::mounts::{mount_err, place, propagate, set_recursive};
 use super::options::MountOptions;
 use super::path::Root;
 use super::{Plan, RootfsError};
@@ -201,35 +202,31 @@ fn write_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<(), String
 }
 
 /// Attach the idmapped copy `fd` of mount entry `m` in the container's
-/// rootfs, then apply its remount flags and propagation. Runs in the init.
-pub fn attach(root: &Root, plan: &Plan, m: &Mount, fd: &OwnedFd) -> Result<(), RootfsError> {
+/// rootfs, its remount flags set before, its propagation after. Runs in
+/// the init.
+pub fn attach(
+    root: &Root,
+    anchors: &mut Anchors,
+    plan: &Plan,
+    m: &Mount,
+    fd: &OwnedFd,
+) -> Result<(), RootfsError> {
     let dest = m.destination();
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
-    let is_dir = fstat(fd.as_fd())
-        .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
-        .map_err(|e| mount_err("idmapped mount", dest, e))?;
-    let target = if is_dir {
-        root.mkdir_all(dest, Mode::from_bits_truncate(0o755))
-    } else {
-        root.create_file(dest, Mode::from_bits_truncate(0o644))
-    }
-    .map_err(create(dest))?;
     let what = m
         .source()
         .as_deref()
         .unwrap_or(Path::new(""))
         .display()
         .to_string();
-    syscall::move_mount_fd(fd.as_fd(), target.as_fd())
-        .map_err(|e| mount_err(&format!("idmapped {what}"), dest, e))?;
     let extra = opts.remount_flags();
     if !extra.is_empty() {
-        let top = resolve(root, dest)?;
-        remount(&top, extra, plan.userns)
+        mountfd::set_attr(fd, &mountfd::remount_attr(extra, plan.userns), false)
             .map_err(|e| mount_err(&format!("remount idmapped {what}"), dest, e))?;
     }
-    let top = resolve(root, dest)?;
-    propagate(&top, &opts, dest)
+    set_recursive(fd, &opts, dest)?;
+    place(root, anchors, fd, dest, false)?;
+    propagate(fd, &opts, dest)
 }
 
 /// The source path of an entry: relative ones are in the bundle.

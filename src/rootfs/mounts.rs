@@ -1,15 +1,22 @@
 //! One `mounts[]` entry of the config.
+//!
+//! Every mount is made detached first (a new filesystem, or a copy of the
+//! bind source), gets its flags while nobody can see it, and is then
+//! attached on the target fd ([`super::mountfd`]); the mount fd is kept as
+//! an anchor for paths below it ([`super::anchors`]). A target ferry
+//! created for a mount that is then refused is removed again.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::mount::{MsFlags, mount};
-use nix::sys::stat::Mode;
-use nix::sys::statvfs::{FsFlags, fstatvfs};
+use nix::mount::MsFlags;
+use nix::sys::stat::{Mode, SFlag, fstat};
 use oci_spec::runtime::Mount;
 
+use super::anchors::Anchors;
+use super::mountfd;
 use super::options::MountOptions;
-use super::path::{Root, fd_path};
+use super::path::{Made, Root};
 use super::{Plan, RootfsError, cgroupfs};
 
 pub fn is_bind(m: &Mount) -> bool {
@@ -17,7 +24,13 @@ pub fn is_bind(m: &Mount) -> bool {
         || m.typ().as_deref() == Some("bind")
 }
 
-pub fn mount_entry(root: &Root, plan: &Plan, m: &Mount) -> Result<(), RootfsError> {
+/// Mount one `mounts[]` entry.
+pub fn mount_entry(
+    root: &Root,
+    anchors: &mut Anchors,
+    plan: &Plan,
+    m: &Mount,
+) -> Result<(), RootfsError> {
     let mut opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
     let fstype = m.typ().as_deref().unwrap_or("");
     if fstype == "bind" {
@@ -25,65 +38,123 @@ pub fn mount_entry(root: &Root, plan: &Plan, m: &Mount) -> Result<(), RootfsErro
     }
     let dest = m.destination();
     if fstype == "cgroup" || fstype == "cgroup2" {
-        return cgroupfs::mount_cgroups(root, plan, dest, &opts);
+        return cgroupfs::mount_cgroups(root, anchors, plan, dest, &opts);
     }
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(fstype));
-    if opts.is_bind() {
+    let mnt = if opts.is_bind() {
         let source = if source.is_absolute() {
             source
         } else {
             plan.bundle.join(source)
         };
-        let target = bind_target(root, &source, dest)?;
-        bind(root, &source, &target, &opts, plan.userns, dest)?;
-        let target = resolve(root, dest)?;
-        return propagate(&target, &opts, dest);
+        bind_detached(&source, &opts, plan.userns, dest)?
+    } else {
+        new_fs(fstype, &source, &opts, plan, dest)?
+    };
+    set_recursive(&mnt, &opts, dest)?;
+    let check = matches!(fstype, "proc" | "sysfs");
+    place(root, anchors, &mnt, dest, check)?;
+    propagate(&mnt, &opts, dest)
+}
+
+/// Create the target of `mnt` at `dest` (a directory for a directory, else
+/// a file), attach `mnt` there and record it as an anchor. With
+/// `no_symlinks` the target must be reached without a symlink (`/proc`
+/// and `/sys` must be where they are asked, not wherever a link in the
+/// rootfs points). What was created for a refused mount is removed.
+pub fn place(
+    root: &Root,
+    anchors: &mut Anchors,
+    mnt: &OwnedFd,
+    dest: &Path,
+    no_symlinks: bool,
+) -> Result<(), RootfsError> {
+    let located = anchors.locate(root, dest).map_err(create(dest))?;
+    let mut made = Made::default();
+    let res = (|| {
+        let target = create_target(located.root(), &located.rest, mnt, &mut made, dest)?;
+        let target = if no_symlinks {
+            not_redirected(located.root(), &located.rest, &target, dest)?
+        } else {
+            target
+        };
+        mountfd::attach(mnt, &target).map_err(|e| mount_err("attach", dest, e))
+    })();
+    if res.is_err() {
+        made.undo();
     }
-    let target = root
-        .mkdir_all(dest, Mode::from_bits_truncate(0o755))
-        .map_err(create(dest))?;
-    if matches!(fstype, "proc" | "sysfs") {
-        check_not_redirected(plan, &target, dest)?;
+    res?;
+    anchors.add(dest, mnt).map_err(create(dest))
+}
+
+fn create_target(
+    root: &Root,
+    rest: &Path,
+    mnt: &OwnedFd,
+    made: &mut Made,
+    dest: &Path,
+) -> Result<OwnedFd, RootfsError> {
+    let st = fstat(mnt.as_fd()).map_err(|e| mount_err("stat", dest, e))?;
+    let is_dir = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
+    if is_dir {
+        root.mkdir_all_tracked(rest, Mode::from_bits_truncate(0o755), made)
+    } else {
+        root.create_file_tracked(rest, Mode::from_bits_truncate(0o644), made)
     }
-    let data = opts.data_string();
-    let res = mount(
-        Some(&source),
-        &fd_path(&target),
-        Some(fstype),
-        opts.flags,
-        data.as_deref(),
-    );
-    match res {
-        Ok(()) => {}
-        // sysfs needs a network namespace of our own in a user namespace:
-        // bind the host's read-only instead, as runc does.
+    .map_err(create(dest))
+}
+
+/// The target again, reached without following any symlink; refused if
+/// that fails or names something else than `target`.
+fn not_redirected(
+    root: &Root,
+    rest: &Path,
+    target: &OwnedFd,
+    dest: &Path,
+) -> Result<OwnedFd, RootfsError> {
+    let refuse = || RootfsError::Mount {
+        what: format!("refusing: {} is reached through a symlink", dest.display()),
+        dest: dest.to_path_buf(),
+        source: nix::Error::ELOOP,
+    };
+    let direct = root.resolve_no_symlinks(rest).map_err(|_| refuse())?;
+    let (a, b) = (fstat(direct.as_fd()), fstat(target.as_fd()));
+    match (a, b) {
+        (Ok(a), Ok(b)) if a.st_dev == b.st_dev && a.st_ino == b.st_ino => Ok(direct),
+        _ => Err(refuse()),
+    }
+}
+
+/// A new filesystem for the entry, detached. sysfs needs a network
+/// namespace of its own in a user namespace: bind the host's read-only
+/// instead, as runc does. devpts refuses a gid=/uid= the user namespace
+/// does not map (runc's default gid=5 under a single-id map): retry
+/// without, as crun does.
+fn new_fs(
+    fstype: &str,
+    source: &Path,
+    opts: &MountOptions,
+    plan: &Plan,
+    dest: &Path,
+) -> Result<OwnedFd, RootfsError> {
+    let src = source.to_string_lossy();
+    match mountfd::new_fs(fstype, &src, opts.flags, &opts.data) {
+        Ok(mnt) => Ok(mnt),
         Err(nix::Error::EPERM) if fstype == "sysfs" && plan.userns => {
             let ro = MountOptions::parse(&["rbind", "nosuid", "noexec", "nodev", "ro"]);
-            bind(root, Path::new("/sys"), &target, &ro, true, dest)?;
+            bind_detached(Path::new("/sys"), &ro, true, dest)
         }
-        // devpts refuses a gid=/uid= that the user namespace does not map
-        // (runc's default gid=5 under a podman-style single-id map): mount
-        // it without, as crun does.
-        Err(nix::Error::EINVAL) if fstype == "devpts" && plan.userns && has_owner_data(&opts) => {
-            let data: Vec<&str> = opts
+        Err(nix::Error::EINVAL) if fstype == "devpts" && plan.userns && has_owner_data(opts) => {
+            let data: Vec<String> = opts
                 .data
                 .iter()
-                .map(String::as_str)
                 .filter(|o| !o.starts_with("gid=") && !o.starts_with("uid="))
+                .cloned()
                 .collect();
-            mount(
-                Some(&source),
-                &fd_path(&target),
-                Some(fstype),
-                opts.flags,
-                Some(data.join(",").as_str()),
-            )
-            .map_err(|e| mount_err(fstype, dest, e))?;
+            mountfd::new_fs(fstype, &src, opts.flags, &data).map_err(|e| mount_err(fstype, dest, e))
         }
-        Err(source) => return Err(mount_err(fstype, dest, source)),
+        Err(e) => Err(mount_err(fstype, dest, e)),
     }
-    let target = resolve(root, dest)?;
-    propagate(&target, &opts, dest)
 }
 
 fn has_owner_data(opts: &MountOptions) -> bool {
@@ -92,107 +163,57 @@ fn has_owner_data(opts: &MountOptions) -> bool {
         .any(|o| o.starts_with("gid=") || o.starts_with("uid="))
 }
 
-/// The target of a bind mount: a directory for a directory, else a file.
-fn bind_target(root: &Root, source: &Path, dest: &Path) -> Result<OwnedFd, RootfsError> {
-    let is_dir = std::fs::metadata(source).map_err(|e| RootfsError::Mount {
-        what: source.display().to_string(),
-        dest: dest.to_path_buf(),
-        source: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-    })?;
-    if is_dir.is_dir() {
-        root.mkdir_all(dest, Mode::from_bits_truncate(0o755))
-            .map_err(create(dest))
-    } else {
-        root.create_file(dest, Mode::from_bits_truncate(0o644))
-            .map_err(create(dest))
+/// A detached copy of `source` (a host path) with the asked flags already
+/// set, as `mount(MS_BIND)` and then `mount(MS_BIND | MS_REMOUNT)` would
+/// leave it; in a user namespace (`userns`) the flags the mount came with
+/// are kept, as the kernel locks them.
+pub fn bind_detached(
+    source: &Path,
+    opts: &MountOptions,
+    userns: bool,
+    dest: &Path,
+) -> Result<OwnedFd, RootfsError> {
+    let what = source.display().to_string();
+    let recursive = opts.flags.contains(MsFlags::MS_REC);
+    let mnt = mountfd::clone_path(source, recursive).map_err(|e| mount_err(&what, dest, e))?;
+    let extra = opts.remount_flags();
+    if !extra.is_empty() {
+        mountfd::set_attr(&mnt, &mountfd::remount_attr(extra, userns), false)
+            .map_err(|e| mount_err(&format!("remount {what}"), dest, e))?;
     }
+    Ok(mnt)
 }
 
-/// Bind `source` on `target`, then remount it with the asked flags.
+/// Bind `source` (a host path) on `target` with the asked flags; returns
+/// the attached mount.
 pub fn bind(
-    root: &Root,
     source: &Path,
     target: &OwnedFd,
     opts: &MountOptions,
     userns: bool,
     dest: &Path,
-) -> Result<(), RootfsError> {
-    let what = source.display().to_string();
-    let target_path = fd_path(target);
-    let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
-    mount(
-        Some(source),
-        &target_path,
-        None::<&str>,
-        flags,
-        None::<&str>,
-    )
-    .map_err(|e| mount_err(&what, dest, e))?;
-    let extra = opts.remount_flags();
-    if extra.is_empty() {
-        return Ok(());
-    }
-    // The fd names the mount point beneath the new mount: resolve the path
-    // again to reach the new mount on top of it.
-    let top = resolve(root, dest)?;
-    remount(&top, extra, userns).map_err(|e| mount_err(&format!("remount {what}"), dest, e))
+) -> Result<OwnedFd, RootfsError> {
+    let mnt = bind_detached(source, opts, userns, dest)?;
+    mountfd::attach(&mnt, target).map_err(|e| mount_err(&source.display().to_string(), dest, e))?;
+    Ok(mnt)
 }
 
-/// Remount the bind mount at `fd` with `flags`, keeping the flags the
-/// kernel locks in a user namespace (nosuid, nodev, noexec, atime).
-pub fn remount(fd: &OwnedFd, flags: MsFlags, userns: bool) -> nix::Result<()> {
-    let mut flags = flags | MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
-    if userns {
-        flags |= locked_flags(fd)?;
-    }
-    mount(
-        None::<&str>,
-        &fd_path(fd),
-        None::<&str>,
-        flags,
-        None::<&str>,
-    )
+/// The recursive attributes (`rro`, ...) on the whole detached tree.
+pub fn set_recursive(mnt: &OwnedFd, opts: &MountOptions, dest: &Path) -> Result<(), RootfsError> {
+    let a = mountfd::attr(opts.rec_set, opts.rec_clr);
+    mountfd::set_attr(mnt, &a, true).map_err(|e| mount_err("recursive mount attributes", dest, e))
 }
 
-fn locked_flags(fd: &OwnedFd) -> nix::Result<MsFlags> {
-    let st = fstatvfs(fd)?.flags();
-    let mut out = MsFlags::empty();
-    for (fs, ms) in [
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
-        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
-        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
-    ] {
-        if st.contains(fs) {
-            out |= ms;
-        }
-    }
-    Ok(out)
-}
-
+/// The entry's propagation changes, on the attached mount.
 pub(super) fn propagate(
-    target: &OwnedFd,
+    mnt: &OwnedFd,
     opts: &MountOptions,
     dest: &Path,
 ) -> Result<(), RootfsError> {
     for p in &opts.propagation {
-        mount(
-            None::<&str>,
-            &fd_path(target),
-            None::<&str>,
-            *p,
-            None::<&str>,
-        )
-        .map_err(|e| mount_err("propagation", dest, e))?;
+        mountfd::set_propagation(mnt, *p).map_err(|e| mount_err("propagation", dest, e))?;
     }
     Ok(())
-}
-
-pub fn resolve(root: &Root, dest: &Path) -> Result<OwnedFd, RootfsError> {
-    root.resolve(dest).map_err(create(dest))
 }
 
 pub fn create(dest: &Path) -> impl FnOnce(nix::Error) -> RootfsError + '_ {
@@ -208,31 +229,4 @@ pub fn mount_err(what: &str, dest: &Path, source: nix::Error) -> RootfsError {
         dest: dest.to_path_buf(),
         source,
     }
-}
-
-/// `/proc` and `/sys` must be mounted where they are asked, not wherever a
-/// symlink in the rootfs points (which would leave the real path unmasked
-/// and, e.g., put a fresh procfs over `/etc`).
-fn check_not_redirected(plan: &Plan, target: &OwnedFd, dest: &Path) -> Result<(), RootfsError> {
-    let resolved = std::fs::read_link(fd_path(target)).unwrap_or_default();
-    let wanted: PathBuf = plan
-        .rootfs
-        .components()
-        .chain(
-            dest.components()
-                .filter(|c| matches!(c, std::path::Component::Normal(_))),
-        )
-        .collect();
-    if resolved != wanted {
-        return Err(RootfsError::Mount {
-            what: format!(
-                "refusing: {} resolves to {} through a symlink",
-                dest.display(),
-                resolved.display()
-            ),
-            dest: dest.to_path_buf(),
-            source: nix::Error::ELOOP,
-        });
-    }
-    Ok(())
 }

@@ -16,7 +16,45 @@ pub struct MountOptions {
     pub idmap: bool,
     /// `ridmap`: the id mapping applies to the submounts too.
     pub idmap_recursive: bool,
+    /// Recursive attributes (`rro`, `rnosuid`, ...): `MOUNT_ATTR_*` bits
+    /// to set and to clear on the mount and every submount.
+    pub rec_set: u64,
+    pub rec_clr: u64,
 }
+
+/// (name, `MOUNT_ATTR_*` to set, to clear) of the recursive options.
+const RECURSIVE: &[(&str, u64, u64)] = &[
+    ("rro", libc::MOUNT_ATTR_RDONLY, 0),
+    ("rrw", 0, libc::MOUNT_ATTR_RDONLY),
+    ("rnosuid", libc::MOUNT_ATTR_NOSUID, 0),
+    ("rsuid", 0, libc::MOUNT_ATTR_NOSUID),
+    ("rnodev", libc::MOUNT_ATTR_NODEV, 0),
+    ("rdev", 0, libc::MOUNT_ATTR_NODEV),
+    ("rnoexec", libc::MOUNT_ATTR_NOEXEC, 0),
+    ("rexec", 0, libc::MOUNT_ATTR_NOEXEC),
+    ("rnodiratime", libc::MOUNT_ATTR_NODIRATIME, 0),
+    ("rdiratime", 0, libc::MOUNT_ATTR_NODIRATIME),
+    (
+        "rrelatime",
+        libc::MOUNT_ATTR_RELATIME,
+        libc::MOUNT_ATTR__ATIME,
+    ),
+    ("rnorelatime", 0, 0),
+    (
+        "rnoatime",
+        libc::MOUNT_ATTR_NOATIME,
+        libc::MOUNT_ATTR__ATIME,
+    ),
+    ("ratime", 0, libc::MOUNT_ATTR_NOATIME),
+    (
+        "rstrictatime",
+        libc::MOUNT_ATTR_STRICTATIME,
+        libc::MOUNT_ATTR__ATIME,
+    ),
+    ("rnostrictatime", 0, libc::MOUNT_ATTR_STRICTATIME),
+    ("rnosymfollow", libc::MOUNT_ATTR_NOSYMFOLLOW, 0),
+    ("rsymfollow", 0, libc::MOUNT_ATTR_NOSYMFOLLOW),
+];
 
 /// (name, flags to set, flags to clear)
 const FLAGS: &[(&str, MsFlags, MsFlags)] = &[
@@ -87,6 +125,7 @@ pub fn known_names() -> Vec<&'static str> {
         .iter()
         .map(|(n, _, _)| *n)
         .chain(PROPAGATION.iter().map(|(n, _)| *n))
+        .chain(RECURSIVE.iter().map(|(n, _, _)| *n))
         .chain(["idmap", "ridmap"])
         .collect();
     names.sort_unstable();
@@ -101,12 +140,17 @@ impl MountOptions {
             data: Vec::new(),
             idmap: false,
             idmap_recursive: false,
+            rec_set: 0,
+            rec_clr: 0,
         };
         for opt in options {
             let opt = opt.as_ref();
             if let Some(&(_, set, clear)) = FLAGS.iter().find(|(n, _, _)| *n == opt) {
                 out.flags.remove(clear);
                 out.flags.insert(set);
+            } else if let Some(&(_, set, clr)) = RECURSIVE.iter().find(|(n, _, _)| *n == opt) {
+                out.rec_set = (out.rec_set & !clr) | set;
+                out.rec_clr = (out.rec_clr & !set) | clr;
             } else if let Some(p) = propagation_flag(opt) {
                 out.propagation.push(p);
             } else if opt == "idmap" || opt == "ridmap" {
@@ -161,6 +205,17 @@ mod tests {
         assert!(o.data.is_empty());
         let o = MountOptions::parse(&["bind", "idmap"]);
         assert!(o.idmap && !o.idmap_recursive);
+    }
+
+    #[test]
+    fn recursive_attributes_are_not_fs_data() {
+        let o = MountOptions::parse(&["rbind", "rro", "rnosuid", "rnoatime"]);
+        assert!(o.data.is_empty());
+        let want = libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NOATIME;
+        assert_eq!(o.rec_set, want);
+        assert_eq!(o.rec_clr, libc::MOUNT_ATTR__ATIME);
+        let o = MountOptions::parse(&["rro", "rrw"]);
+        assert_eq!((o.rec_set, o.rec_clr), (0, libc::MOUNT_ATTR_RDONLY));
     }
 
     #[test]

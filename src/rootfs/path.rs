@@ -2,17 +2,51 @@
 //! `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`: a symlink (absolute,
 //! relative or `..`) can never lead out of the root, and the result is an
 //! `O_PATH` fd, so what gets mounted on is what was checked.
+//!
+//! A strict root ([`Root::strict`]) is for kernel filesystems (procfs):
+//! there every component must be a plain entry of the same mount
+//! (`RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS`).
 
+use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat, openat2};
 use nix::sys::stat::{Mode, mkdirat};
+use nix::unistd::{UnlinkatFlags, unlinkat};
 
 /// An open directory that paths are resolved in, as if it were `/`.
 pub struct Root {
     fd: OwnedFd,
+    strict: bool,
+}
+
+/// What a `*_tracked` call created, so that it can be removed again when
+/// the mount it was made for is refused: (parent directory, name, is a
+/// directory), in creation order.
+#[derive(Default)]
+pub struct Made(Vec<(OwnedFd, OsString, bool)>);
+
+impl Made {
+    /// Remove what was created, newest first. Directories are removed only
+    /// while empty.
+    pub fn undo(self) {
+        for (parent, name, dir) in self.0.into_iter().rev() {
+            let how = if dir {
+                UnlinkatFlags::RemoveDir
+            } else {
+                UnlinkatFlags::NoRemoveDir
+            };
+            let _ = unlinkat(parent.as_fd(), name.as_os_str(), how);
+        }
+    }
+
+    fn push(&mut self, parent: &OwnedFd, name: &std::ffi::OsStr, dir: bool) {
+        if let Ok(parent) = parent.try_clone() {
+            self.0.push((parent, name.to_owned(), dir));
+        }
+    }
 }
 
 /// The magic-link path of an fd, usable as a `mount(2)` target or source.
@@ -28,7 +62,18 @@ impl Root {
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )?;
-        Ok(Root { fd })
+        Ok(Root { fd, strict: false })
+    }
+
+    /// A root at the directory `fd` (a mount ferry made).
+    pub fn from_fd(fd: OwnedFd) -> Root {
+        Root { fd, strict: false }
+    }
+
+    /// A root at `fd` in which no symlink is followed and no mount crossed:
+    /// for procfs, whose layout the container must not be able to bend.
+    pub fn strict(fd: OwnedFd) -> Root {
+        Root { fd, strict: true }
     }
 
     pub fn fd(&self) -> &OwnedFd {
@@ -40,12 +85,42 @@ impl Root {
         self.open_in(path, OFlag::O_PATH)
     }
 
+    /// Resolve `path` inside the root to an `O_PATH` fd without following
+    /// any symlink (`ELOOP` if there is one on the way).
+    pub fn resolve_no_symlinks(&self, path: &Path) -> Result<OwnedFd, Errno> {
+        let how = OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS);
+        let rel = relative(path);
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel.as_path()
+        };
+        openat2(self.fd.as_fd(), rel, how)
+    }
+
     /// Open `path` inside the root with `flags` (plus `O_CLOEXEC`).
     pub fn open_in(&self, path: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
+        let resolve = if self.strict {
+            ResolveFlag::RESOLVE_BENEATH
+                | ResolveFlag::RESOLVE_NO_XDEV
+                | ResolveFlag::RESOLVE_NO_SYMLINKS
+                | ResolveFlag::RESOLVE_NO_MAGICLINKS
+        } else {
+            ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS
+        };
         let how = OpenHow::new()
             .flags(flags | OFlag::O_CLOEXEC)
-            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+            .resolve(resolve);
         let rel = relative(path);
+        if rel.as_os_str().is_empty() && flags == OFlag::O_PATH {
+            // The root itself, which may be a file (a file bind mount).
+            return self
+                .fd
+                .try_clone()
+                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EMFILE)));
+        }
         let rel = if rel.as_os_str().is_empty() {
             Path::new(".")
         } else {
@@ -58,10 +133,26 @@ impl Root {
     /// A dangling symlink on the way is followed (inside the root) and its
     /// target created, as `mkdir -p` would.
     pub fn mkdir_all(&self, path: &Path, mode: Mode) -> Result<OwnedFd, Errno> {
-        self.mkdir_all_depth(path, mode, 0)
+        self.mkdir_all_depth(path, mode, 0, &mut Made::default())
     }
 
-    fn mkdir_all_depth(&self, path: &Path, mode: Mode, depth: u32) -> Result<OwnedFd, Errno> {
+    /// [`Root::mkdir_all`], recording what it created in `made`.
+    pub fn mkdir_all_tracked(
+        &self,
+        path: &Path,
+        mode: Mode,
+        made: &mut Made,
+    ) -> Result<OwnedFd, Errno> {
+        self.mkdir_all_depth(path, mode, 0, made)
+    }
+
+    fn mkdir_all_depth(
+        &self,
+        path: &Path,
+        mode: Mode,
+        depth: u32,
+        made: &mut Made,
+    ) -> Result<OwnedFd, Errno> {
         match self.resolve(path) {
             Err(Errno::ENOENT) => {}
             other => return other,
@@ -82,7 +173,10 @@ impl Root {
                 Ok(fd) => fd,
                 Err(Errno::ENOENT) => {
                     match mkdirat(cur.as_fd(), name, mode) {
-                        Ok(()) => self.resolve(&sofar)?,
+                        Ok(()) => {
+                            made.push(&cur, name, true);
+                            self.resolve(&sofar)?
+                        }
                         Err(Errno::EEXIST) => {
                             // A dangling symlink: create what it points to.
                             let target = nix::fcntl::readlinkat(cur.as_fd(), name)?;
@@ -92,7 +186,7 @@ impl Root {
                             } else {
                                 parent.join(target)
                             };
-                            self.mkdir_all_depth(&full, mode, depth + 1)?;
+                            self.mkdir_all_depth(&full, mode, depth + 1, made)?;
                             self.resolve(&sofar)?
                         }
                         Err(e) => return Err(e),
@@ -107,20 +201,32 @@ impl Root {
     /// Resolve `path`, creating it as an empty regular file (and its parent
     /// directories) when missing: the target of a file bind mount.
     pub fn create_file(&self, path: &Path, mode: Mode) -> Result<OwnedFd, Errno> {
+        self.create_file_tracked(path, mode, &mut Made::default())
+    }
+
+    /// [`Root::create_file`], recording what it created in `made`.
+    pub fn create_file_tracked(
+        &self,
+        path: &Path,
+        mode: Mode,
+        made: &mut Made,
+    ) -> Result<OwnedFd, Errno> {
         match self.resolve(path) {
             Err(Errno::ENOENT) => {}
             other => return other,
         }
         let rel = relative(path);
         let name = rel.file_name().ok_or(Errno::EINVAL)?;
-        let parent = self.mkdir_all(
+        let parent = self.mkdir_all_tracked(
             rel.parent().unwrap_or(Path::new("")),
             Mode::from_bits_truncate(0o755),
+            made,
         )?;
         let flags =
             OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
         match openat(parent.as_fd(), name, flags, mode) {
-            Ok(_) | Err(Errno::EEXIST) => {}
+            Ok(_) => made.push(&parent, name, false),
+            Err(Errno::EEXIST) => {}
             Err(e) => return Err(e),
         }
         self.resolve(path)

@@ -7,7 +7,7 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::Mode;
 use nix::unistd::{chdir, chroot, fchdir};
 
-use super::mounts::remount;
+use super::mountfd;
 use super::{RootfsError, sys};
 
 /// `pivot_root(".", ".")` inside the rootfs, then lazily detach the old
@@ -48,8 +48,9 @@ pub fn move_root(rootfs: &Path) -> Result<(), RootfsError> {
     chdir("/").map_err(sys("chdir /"))
 }
 
-/// `root.readonly`: remount `/` read-only.
+/// `root.readonly`: make the mount at `/` read-only (just that mount, its
+/// other flags kept), on an fd, so no `/proc` is needed.
 pub fn remount_root_readonly() -> Result<(), RootfsError> {
     let root = open("/", OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).map_err(sys("open /"))?;
-    remount(&root, MsFlags::MS_RDONLY, true).map_err(sys("remount / read-only"))
+    mountfd::make_readonly(&root, false).map_err(sys("remount / read-only"))
 }

@@ -2,16 +2,15 @@
 //! its master sent over `--console-socket`, its slave the init's stdio.
 
 use std::io::IoSlice;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, open};
-use nix::mount::{MsFlags, mount};
+use nix::fcntl::{OFlag, open, openat};
 use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
 use nix::sys::stat::Mode;
 
-use crate::rootfs::path::{Root, fd_path};
+use crate::rootfs::path::Root;
 
 /// Errors setting up the terminal.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +19,8 @@ pub enum TtyError {
     Sys { what: &'static str, source: Errno },
     #[error("process.terminal is set but no --console-socket was given")]
     NoConsoleSocket,
+    #[error("/dev/console in the container is {0}: refusing to mount the terminal on it")]
+    ConsoleTarget(&'static str),
 }
 
 fn sys(what: &'static str) -> impl FnOnce(Errno) -> TtyError {
@@ -68,19 +69,14 @@ pub fn setup_terminal(
         unsafe { set_winsize(master.as_raw_fd(), &ws) }.map_err(sys("set window size"))?;
     }
     // /dev/console: bind the slave there, as runc does.
-    if console
-        && let Ok(root) = Root::open(Path::new("/"))
-        && let Ok(target) =
-            root.create_file(Path::new("/dev/console"), Mode::from_bits_truncate(0o600))
-    {
-        mount(
-            Some(&fd_path(&slave)),
-            &fd_path(&target),
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(sys("bind /dev/console"))?;
+    if console {
+        // By fds, with the new mount API: no path through the container's
+        // /proc (which its rootfs could have redirected) is involved.
+        let target = console_target()?;
+        let mnt = crate::syscall::open_tree_clone_fd(slave.as_fd(), false)
+            .map_err(sys("bind /dev/console"))?;
+        crate::syscall::move_mount_fd(mnt.as_fd(), target.as_fd())
+            .map_err(sys("bind /dev/console"))?;
     }
     let fds = [master.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
@@ -101,6 +97,50 @@ pub fn setup_terminal(
     nix::unistd::dup2_stdout(&slave).map_err(sys("dup pty to stdout"))?;
     nix::unistd::dup2_stderr(&slave).map_err(sys("dup pty to stderr"))?;
     Ok(())
+}
+
+/// The mount target for the terminal: `/dev/console` of the container
+/// (after `pivot_root`, `/` is its root), made as an empty file when
+/// missing. The rootfs is the attacker's: a symlink there (say to
+/// `/proc/sys/kernel/core_pattern`) would put the pty over its target, so
+/// the last component is never followed, and only a regular file or a
+/// character device (the host's /dev bound in) is accepted, as runc 1.2.8
+/// does. The returned `O_PATH` fd is the inode that was checked.
+fn console_target() -> Result<OwnedFd, TtyError> {
+    use nix::sys::stat::{SFlag, fstat};
+    let root = Root::open(Path::new("/")).map_err(sys("open /"))?;
+    let dev = root
+        .resolve(Path::new("/dev"))
+        .map_err(sys("open /dev in the container"))?;
+    let create = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_RDONLY;
+    match openat(
+        &dev,
+        "console",
+        create | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    ) {
+        Ok(_) | Err(Errno::EEXIST) => {}
+        Err(source) => {
+            return Err(TtyError::Sys {
+                what: "create /dev/console",
+                source,
+            });
+        }
+    }
+    let target = openat(
+        &dev,
+        "console",
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(sys("open /dev/console"))?;
+    let kind = fstat(&target).map_err(sys("stat /dev/console"))?.st_mode & SFlag::S_IFMT.bits();
+    match SFlag::from_bits_truncate(kind) {
+        SFlag::S_IFREG | SFlag::S_IFCHR => Ok(target),
+        SFlag::S_IFLNK => Err(TtyError::ConsoleTarget("a symlink")),
+        SFlag::S_IFDIR => Err(TtyError::ConsoleTarget("a directory")),
+        _ => Err(TtyError::ConsoleTarget("not a regular file")),
+    }
 }
 
 /// A connected socket pair standing in for `--console-socket` when ferry

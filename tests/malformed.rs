@@ -321,12 +321,12 @@ fn cases() -> Vec<(&'static str, Edit, &'static str)> {
             "unknown rootfsPropagation \"weird\"",
         ),
         (
-            "device outside /dev",
+            "relative device path",
             set(
                 "/linux/devices",
                 json!([{"path": "foo", "type": "c", "major": 1, "minor": 3}]),
             ),
-            "device foo: devices must live under /dev",
+            "device foo: the path must be absolute",
         ),
         // --- cgroups ---
         (

@@ -1,8 +1,10 @@
-//! The device allow/deny list: the spec's rules, then runc's defaults and
-//! the devices the config creates (so /dev/null and friends keep working
-//! under a deny-all rule).
+//! The device allow/deny list: the spec's rules, then runc's defaults (so
+//! /dev/null and friends keep working under a deny-all rule). The nodes
+//! `linux.devices` creates get no rule of their own: creating a node must
+//! not grant access that `linux.resources.devices` refuses (runc and crun
+//! agree; the runtime-spec only asks that the node exist).
 
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
 use super::CgroupError;
 
@@ -95,12 +97,9 @@ pub fn spec_rules(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>, CgroupError>
     Ok(out)
 }
 
-/// The full list for a new container: the spec's rules, runc's defaults,
-/// then the config's own devices (rwm).
-pub fn container_rules(
-    rules: &[LinuxDeviceCgroup],
-    devices: &[LinuxDevice],
-) -> Result<Vec<Rule>, CgroupError> {
+/// The full list for a new container: the spec's rules, then runc's
+/// defaults.
+pub fn container_rules(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>, CgroupError> {
     let mut out = spec_rules(rules)?;
     out.extend(DEFAULTS.iter().map(|&(kind, major, minor, access)| Rule {
         allow: true,
@@ -109,18 +108,6 @@ pub fn container_rules(
         minor,
         access: access.into(),
     }));
-    for d in devices {
-        let Some(kind) = kind_of(d.typ()) else {
-            continue;
-        };
-        out.push(Rule {
-            allow: true,
-            kind,
-            major: number("device major", Some(d.major()))?,
-            minor: number("device minor", Some(d.minor()))?,
-            access: "rwm".into(),
-        });
-    }
     Ok(out)
 }
 
@@ -144,13 +131,27 @@ mod tests {
 
     #[test]
     fn deny_all_then_defaults() {
-        let rules = container_rules(&[rule(r#"{"allow":false,"access":"rwm"}"#)], &[]).unwrap();
+        let rules = container_rules(&[rule(r#"{"allow":false,"access":"rwm"}"#)]).unwrap();
         assert_eq!(rules[0].v1_line(), "a");
         assert!(!rules[0].allow);
         assert_eq!(rules[1].v1_line(), "c *:* m");
         assert_eq!(rules[3].v1_line(), "c 1:3 rwm");
         assert!(rules.iter().any(|r| r.v1_line() == "c 136:* rwm"));
         assert!(!allows_all(&rules));
+    }
+
+    #[test]
+    fn listed_devices_get_no_rule_of_their_own() {
+        // /dev/kmsg (1:11) is not among the defaults: nothing but the
+        // spec's own rules may allow it.
+        let rules = container_rules(&[rule(r#"{"allow":false,"access":"rwm"}"#)]).unwrap();
+        assert!(
+            !rules
+                .iter()
+                .any(|r| r.allow && r.major == Some(1) && r.minor == Some(11)),
+            "{rules:?}"
+        );
+        assert_eq!(rules.len(), 1 + DEFAULTS.len());
     }
 
     #[test]

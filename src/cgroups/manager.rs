@@ -99,7 +99,7 @@ impl Manager {
             if let Some(record) = o.record {
                 record(&planned(&layout, &path))?;
             }
-            return match Self::make(spec, res, &layout, &path, true) {
+            return match Self::make(res, &layout, &path, true) {
                 Ok(m) => Ok(Some(m)),
                 Err(e) => {
                     log::warn!("rootless cgroup not used: {e}");
@@ -110,11 +110,10 @@ impl Manager {
         if let Some(record) = o.record {
             record(&planned(&layout, &path))?;
         }
-        Self::make(spec, res, &layout, &path, false).map(Some)
+        Self::make(res, &layout, &path, false).map(Some)
     }
 
     fn make(
-        spec: &Spec,
         res: &LinuxResources,
         layout: &Layout,
         path: &CgPath,
@@ -125,15 +124,11 @@ impl Manager {
             join_fds: Vec::new(),
             armed: true,
         };
-        let linux = spec.linux().as_ref();
         let rules = if rootless {
             None
         } else {
             Some(devices::container_rules(
                 res.devices().as_deref().unwrap_or_default(),
-                linux
-                    .and_then(|l| l.devices().as_deref())
-                    .unwrap_or_default(),
             )?)
         };
         match layout {

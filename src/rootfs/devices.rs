@@ -2,15 +2,18 @@
 //! gets, `linux.devices`, and the standard symlinks.
 
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::sys::stat::{Mode, SFlag, makedev, mknodat};
+use nix::fcntl::OFlag;
+use nix::sys::stat::{Mode, SFlag, fstat, makedev, mknodat};
 use nix::unistd::{Gid, Uid, fchownat, symlinkat};
 use oci_spec::runtime::LinuxDeviceType;
 
-use super::mounts::{bind, create};
-use super::options::MountOptions;
+use nix::mount::MsFlags;
+
+use super::mountfd;
+use super::mounts::{create, mount_err};
 use super::path::Root;
 use super::{Plan, RootfsError};
 
@@ -50,7 +53,7 @@ fn default_nodes() -> Vec<Node> {
 /// The default devices (unless `linux.devices` lists the same path) and the
 /// `/dev` symlinks.
 pub fn create_default(root: &Root, plan: &Plan) -> Result<(), RootfsError> {
-    let listed: Vec<PathBuf> = listed(plan).map(|n| n.path).collect();
+    let listed: Vec<PathBuf> = listed(plan)?.into_iter().map(|n| n.path).collect();
     for node in default_nodes()
         .into_iter()
         .filter(|n| !listed.contains(&n.path))
@@ -83,51 +86,78 @@ pub fn create_default(root: &Root, plan: &Plan) -> Result<(), RootfsError> {
     Ok(())
 }
 
-fn listed<'a>(plan: &'a Plan) -> impl Iterator<Item = Node> + 'a {
+/// The nodes `linux.devices` lists, their paths normalised
+/// ([`normalise`]).
+fn listed(plan: &Plan) -> Result<Vec<Node>, RootfsError> {
     let devices = plan
         .spec
         .linux()
         .as_ref()
         .and_then(|l| l.devices().as_ref());
-    devices.into_iter().flatten().map(|d| Node {
-        path: d.path().clone(),
-        kind: match d.typ() {
-            LinuxDeviceType::B => SFlag::S_IFBLK,
-            LinuxDeviceType::P => SFlag::S_IFIFO,
-            _ => SFlag::S_IFCHR,
-        },
-        major: d.major() as u64,
-        minor: d.minor() as u64,
-        mode: d.file_mode().unwrap_or(0o666) & 0o7777,
-        uid: d.uid().unwrap_or(0),
-        gid: d.gid().unwrap_or(0),
-    })
+    devices
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            Ok(Node {
+                path: normalise(d.path())?,
+                kind: match d.typ() {
+                    LinuxDeviceType::B => SFlag::S_IFBLK,
+                    LinuxDeviceType::P => SFlag::S_IFIFO,
+                    _ => SFlag::S_IFCHR,
+                },
+                major: d.major() as u64,
+                minor: d.minor() as u64,
+                mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+                uid: d.uid().unwrap_or(0),
+                gid: d.gid().unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+/// A device path made canonical without touching the filesystem: absolute
+/// (the spec's "full path"), `.` and trailing slashes dropped, `..` applied
+/// lexically (never above `/`). `/dev/../etc/x` becomes `/etc/x`: like runc
+/// and crun, a device may live anywhere inside the root, and the node is
+/// always made inside it.
+fn normalise(path: &Path) -> Result<PathBuf, RootfsError> {
+    let refuse = |msg: &str| RootfsError::Device {
+        path: path.to_path_buf(),
+        msg: msg.into(),
+    };
+    if !path.has_root() {
+        return Err(refuse("the path must be absolute"));
+    }
+    let mut out = PathBuf::from("/");
+    for comp in path.components() {
+        match comp {
+            Component::Normal(name) => out.push(name),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    if out.file_name().is_none() {
+        return Err(refuse("the path names the root directory"));
+    }
+    Ok(out)
 }
 
 /// `linux.devices`.
 pub fn create_listed(root: &Root, plan: &Plan) -> Result<(), RootfsError> {
-    for node in listed(plan) {
-        if !node.path.starts_with("/dev") {
-            return Err(RootfsError::Device {
-                path: node.path,
-                msg: "devices must live under /dev".into(),
-            });
-        }
+    for node in listed(plan)? {
         make_node(root, &node, plan.userns)?;
     }
     Ok(())
 }
 
-/// mknod the node; in a user namespace (where mknod is refused) bind-mount
-/// the host's node of the same path instead.
+/// mknod the node; in a user namespace (where mknod of a device is
+/// refused) bind the host's node instead ([`bind_host_node`]).
 fn make_node(root: &Root, node: &Node, userns: bool) -> Result<(), RootfsError> {
     let path = &node.path;
-    if userns {
-        let target = root
-            .create_file(path, Mode::from_bits_truncate(0o644))
-            .map_err(create(path))?;
-        let opts = MountOptions::parse(&["bind"]);
-        return bind(path, &target, &opts, true, path).map(drop);
+    if userns && node.kind != SFlag::S_IFIFO {
+        return bind_host_node(root, node);
     }
     let name = path.file_name().ok_or_else(|| RootfsError::Device {
         path: path.clone(),
@@ -177,4 +207,70 @@ fn make_node(root: &Root, node: &Node, userns: bool) -> Result<(), RootfsError> 
         path: path.clone(),
         msg: format!("chown: {source}"),
     })
+}
+
+/// Bind the host's node at the node's path, `nosuid,noexec` as crun does.
+/// Only a node of the listed type and number is used: a device entry never
+/// brings a host file (`/dev/../etc/x`) or another device in.
+fn bind_host_node(root: &Root, node: &Node) -> Result<(), RootfsError> {
+    let path = &node.path;
+    let refuse = |msg: String| RootfsError::Device {
+        path: path.clone(),
+        msg,
+    };
+    let host = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| refuse(format!("no host node to bind in a user namespace: {e}")))?;
+    let st = fstat(&host).map_err(|e| refuse(format!("stat the host node: {e}")))?;
+    let want = makedev(node.major, node.minor);
+    if st.st_mode & SFlag::S_IFMT.bits() != node.kind.bits() || st.st_rdev != want {
+        return Err(refuse(format!(
+            "the host node is not the device {}:{} of the listed type",
+            node.major, node.minor
+        )));
+    }
+    let target = root
+        .create_file(path, Mode::from_bits_truncate(0o644))
+        .map_err(create(path))?;
+    // The node already checked is the one bound: by its fd, never its name.
+    let what = path.display().to_string();
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+    let mnt = mountfd::clone_fd(&host, false).map_err(|e| mount_err(&what, path, e))?;
+    mountfd::set_attr(&mnt, &mountfd::remount_attr(flags, true), false)
+        .map_err(|e| mount_err(&what, path, e))?;
+    mountfd::attach(&mnt, &target).map_err(|e| mount_err(&what, path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(p: &str) -> Result<String, String> {
+        normalise(Path::new(p))
+            .map(|p| p.display().to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn device_paths_are_normalised_inside_the_root() {
+        assert_eq!(norm("/dev/foo/").unwrap(), "/dev/foo");
+        assert_eq!(norm("/dev/./null").unwrap(), "/dev/null");
+        assert_eq!(norm("/dev/../etc/x").unwrap(), "/etc/x");
+        assert_eq!(norm("/../../../dev/x").unwrap(), "/dev/x");
+        assert_eq!(norm("//dev//sub/../y").unwrap(), "/dev/y");
+        assert_eq!(norm("/foo-dev").unwrap(), "/foo-dev");
+    }
+
+    #[test]
+    fn relative_and_root_device_paths_are_refused() {
+        assert_eq!(
+            norm("dev/foo").unwrap_err(),
+            "device dev/foo: the path must be absolute"
+        );
+        assert_eq!(
+            norm("/dev/..").unwrap_err(),
+            "device /dev/..: the path names the root directory"
+        );
+        assert!(norm("/").is_err());
+        assert!(norm("").is_err());
+    }
 }

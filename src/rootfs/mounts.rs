@@ -184,20 +184,6 @@ pub fn bind_detached(
     Ok(mnt)
 }
 
-/// Bind `source` (a host path) on `target` with the asked flags; returns
-/// the attached mount.
-pub fn bind(
-    source: &Path,
-    target: &OwnedFd,
-    opts: &MountOptions,
-    userns: bool,
-    dest: &Path,
-) -> Result<OwnedFd, RootfsError> {
-    let mnt = bind_detached(source, opts, userns, dest)?;
-    mountfd::attach(&mnt, target).map_err(|e| mount_err(&source.display().to_string(), dest, e))?;
-    Ok(mnt)
-}
-
 /// The recursive attributes (`rro`, ...) on the whole detached tree.
 pub fn set_recursive(mnt: &OwnedFd, opts: &MountOptions, dest: &Path) -> Result<(), RootfsError> {
     let a = mountfd::attr(opts.rec_set, opts.rec_clr);

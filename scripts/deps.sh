@@ -92,3 +92,26 @@ add_subids() { # FILE
 }
 add_subids /etc/subuid
 add_subids /etc/subgid
+
+# --- second test user -----------------------------------------------------
+# `ferrytest2` (uid 1501 when free): another unprivileged host user, for the
+# tests that check one user cannot reach another's (or root's) image store.
+# Its subordinate ranges start after the highest range in use, so they never
+# overlap ferrytest's.
+TEST_USER2=${FERRY_TEST_USER2:-ferrytest2}
+TEST_UID2=1501
+if ! getent passwd "$TEST_USER2" >/dev/null; then
+    log "creating user $TEST_USER2"
+    uid_opt2=()
+    getent passwd "$TEST_UID2" >/dev/null || uid_opt2=(-u "$TEST_UID2")
+    if ! getent group "$TEST_USER2" >/dev/null; then
+        if getent group "$TEST_UID2" >/dev/null; then
+            groupadd "$TEST_USER2"
+        else
+            groupadd -g "$TEST_UID2" "$TEST_USER2"
+        fi
+    fi
+    useradd -m -s /bin/sh -g "$TEST_USER2" "${uid_opt2[@]}" "$TEST_USER2"
+fi
+TEST_USER=$TEST_USER2 add_subids /etc/subuid
+TEST_USER=$TEST_USER2 add_subids /etc/subgid

@@ -46,6 +46,10 @@ pub enum ConfigError {
     /// `process.cwd` must be absolute (the runtime spec says so).
     #[error("process.cwd {0:?} is not an absolute path")]
     RelativeCwd(String),
+    /// A uid or gid the kernel would read as -1 ("unchanged") or that no
+    /// user namespace can map (runc's rule).
+    #[error("{field} {id} is out of range: uids and gids must be in range 0-{MAX_ID}")]
+    IdRange { field: &'static str, id: u64 },
 }
 
 /// Read and check `BUNDLE/config.json`.
@@ -107,6 +111,9 @@ fn check_process(value: &Value) -> Result<(), ConfigError> {
         && !(-1000..=1000).contains(&adj)
     {
         return Err(ConfigError::OomScoreAdj(adj));
+    }
+    if let Some(user) = process.get("user") {
+        check_user_value(user)?;
     }
     for r in process
         .get("rlimits")
@@ -185,6 +192,48 @@ pub fn rootfs_path(spec: &Spec, bundle: &Path) -> Result<PathBuf, ConfigError> {
     }
 }
 
+/// The highest uid or gid a container process may run as: above it, ids
+/// read as negative, and `(uid_t)-1` means "unchanged" to `setresuid`.
+pub const MAX_ID: u32 = 2_147_483_647;
+
+fn check_id(field: &'static str, id: u64) -> Result<(), ConfigError> {
+    if id > u64::from(MAX_ID) {
+        return Err(ConfigError::IdRange { field, id });
+    }
+    Ok(())
+}
+
+/// `process.user` as JSON: ids beyond `u32` are caught here too, before
+/// serde would report them less clearly.
+fn check_user_value(user: &Value) -> Result<(), ConfigError> {
+    for (key, field) in [("uid", "process.user.uid"), ("gid", "process.user.gid")] {
+        if let Some(id) = user.get(key).and_then(Value::as_u64) {
+            check_id(field, id)?;
+        }
+    }
+    for gid in user
+        .get("additionalGids")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_u64)
+    {
+        check_id("process.user.additionalGids entry", gid)?;
+    }
+    Ok(())
+}
+
+/// Refuse a process user whose uid, gid or additional gids are outside
+/// 0..=[`MAX_ID`] (for `exec`, whose process is not read by [`parse`]).
+pub fn check_user(user: &oci_spec::runtime::User) -> Result<(), ConfigError> {
+    check_id("process.user.uid", user.uid().into())?;
+    check_id("process.user.gid", user.gid().into())?;
+    for &gid in user.additional_gids().iter().flatten() {
+        check_id("process.user.additionalGids entry", gid.into())?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,5 +256,21 @@ mod tests {
     fn minimal_config_parses() {
         let spec = parse(br#"{"ociVersion":"1.0.2","root":{"path":"rootfs"}}"#).unwrap();
         assert_eq!(spec.root().as_ref().unwrap().path(), Path::new("rootfs"));
+    }
+
+    #[test]
+    fn ids_beyond_the_signed_range_are_refused() {
+        for user in [
+            r#"{"uid":4294967295,"gid":0}"#,
+            r#"{"uid":0,"gid":2147483648}"#,
+            r#"{"uid":0,"gid":0,"additionalGids":[1,4294967295]}"#,
+        ] {
+            let cfg = format!(r#"{{"ociVersion":"1.0.2","process":{{"cwd":"/","user":{user}}}}}"#);
+            let err = parse(cfg.as_bytes()).unwrap_err();
+            assert!(matches!(err, ConfigError::IdRange { .. }), "{user}: {err}");
+        }
+        let ok =
+            br#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":2147483647,"gid":0}}}"#;
+        parse(ok).unwrap();
     }
 }

@@ -40,7 +40,10 @@ pub fn create(g: &GlobalOpts, o: &CreateOpts, caller: Caller) -> Result<Created>
     };
     let bundle =
         std::fs::canonicalize(&bundle).with_context(|| format!("bundle {}", bundle.display()))?;
-    let spec = config::load(&bundle)?;
+    let mut spec = config::load(&bundle)?;
+    let listen = listen_fds();
+    set_listen_env(&mut spec, listen);
+    let spec = spec;
     let rootfs = config::rootfs_path(&spec, &bundle)?;
     if spec.process().is_none() {
         bail!("config.json has no process");
@@ -156,7 +159,7 @@ pub fn create(g: &GlobalOpts, o: &CreateOpts, caller: Caller) -> Result<Created>
         namespaces,
         fifo: Some(fifo),
         console_socket,
-        preserve_fds: o.preserve_fds + listen_fds(),
+        preserve_fds: o.preserve_fds + listen,
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
         sigmask_reset: caller.forward_signals,
@@ -206,12 +209,40 @@ pub(super) fn connect(path: &Path) -> Result<OwnedFd> {
     Ok(OwnedFd::from(stream))
 }
 
-/// systemd socket activation: `LISTEN_FDS=N` passes fds 3..3+N through.
+/// systemd socket activation: `LISTEN_FDS=N` passes fds 3..3+N through,
+/// but only when `LISTEN_PID` is ferry's own pid (systemd's rule, as runc
+/// via go-systemd): variables inherited from some other process (an
+/// activated service that started ferry) name fds that are not meant for
+/// the container, and passing them would hand it arbitrary host files.
 fn listen_fds() -> u32 {
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_some_and(|pid| pid == std::process::id());
+    if !ours {
+        return 0;
+    }
     std::env::var("LISTEN_FDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// With `n` activation fds passed, the container's process is told so:
+/// `LISTEN_FDS=n` and `LISTEN_PID=1`, its pid as the container's pid 1
+/// (runc does the same); earlier entries of either are replaced.
+fn set_listen_env(spec: &mut oci_spec::runtime::Spec, n: u32) {
+    if n == 0 {
+        return;
+    }
+    let Some(process) = spec.process_mut() else {
+        return;
+    };
+    let mut env = process.env().clone().unwrap_or_default();
+    env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+    env.push(format!("LISTEN_FDS={n}"));
+    env.push("LISTEN_PID=1".to_string());
+    process.set_env(Some(env));
 }
 
 /// The host pid in decimal, no newline (containerd parses the whole file),

@@ -25,6 +25,7 @@ pub fn exec(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
         _ => {}
     }
     let process = build_process(o, &state.bundle)?;
+    config::check_user(process.user())?;
     crate::process::finalize::lsm_labels(&process).check()?;
     let console_socket = o.console_socket.as_deref().map(connect).transpose()?;
     let set = if o.detach {

@@ -44,14 +44,16 @@ pub fn make_bundle(
     base: Value,
     o: &BundleOptions,
 ) -> Result<Vec<PathBuf>, ImageError> {
-    fs::create_dir_all(dir).map_err(ImageError::io(format!("create {}", show(dir))))?;
-    let dir = fs::canonicalize(dir).map_err(ImageError::io(show(dir)))?;
     if dir.join("config.json").exists() {
         return Err(bundle_err(format!(
             "{} already has a config.json",
-            show(&dir)
+            show(dir)
         )));
     }
+    // Private: the rootfs (flattened, or the overlay's upper directory)
+    // holds the image's and the container's setuid files and devices.
+    super::store::private_dir(dir)?;
+    let dir = fs::canonicalize(dir).map_err(ImageError::io(show(dir)))?;
     let config: Value = serde_json::from_slice(&store.read_blob(&rec.config)?)
         .map_err(|e| ImageError::format("image config", e.to_string()))?;
     let cfg = &config["config"];

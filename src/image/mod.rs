@@ -93,6 +93,8 @@ pub enum ImageError {
     Bundle(String),
     #[error(transparent)]
     Userns(#[from] userns::UsernsError),
+    #[error("{path} belongs to uid {owner}, not to you: pick a directory of your own")]
+    NotOwned { path: String, owner: u32 },
 }
 
 impl ImageError {

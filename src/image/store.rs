@@ -7,9 +7,11 @@
 
 use std::fs::{self, File};
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::sys::stat::{Mode, fchmod, fstat};
 use serde::{Deserialize, Serialize};
 
 use super::digest::Digest;
@@ -126,10 +128,22 @@ impl Store {
         PathBuf::from(home).join(".local/share/ferry")
     }
 
+    /// Open (or make) the store at `root`. The root and every directory
+    /// below it that ferry makes are private ([`private_dir`]): layers hold
+    /// setuid files and device nodes of their owners, which no other host
+    /// user may reach.
     pub fn open(root: &Path) -> Result<Store, ImageError> {
-        for sub in ["blobs/sha256", "layers", "images", "refs", "tmp", "bundles"] {
-            let d = root.join(sub);
-            fs::create_dir_all(&d).map_err(ImageError::io(format!("create {}", show(&d))))?;
+        private_dir(root)?;
+        for sub in [
+            "blobs",
+            "blobs/sha256",
+            "layers",
+            "images",
+            "refs",
+            "tmp",
+            "bundles",
+        ] {
+            private_dir(&root.join(sub))?;
         }
         let root = fs::canonicalize(root).map_err(ImageError::io(show(root)))?;
         Ok(Store { root })
@@ -144,6 +158,7 @@ impl Store {
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
             .open(path)
             .map_err(ImageError::io(format!("open {}", show(path))))?;
         let arg = if exclusive {
@@ -410,4 +425,48 @@ impl Store {
         }
         Ok(c)
     }
+}
+
+/// Mode of the store's directories and of bundles: the owner only.
+/// Rootless, the owner is also root of the user namespaces that extract
+/// layers and mount them (0 maps to the caller), so they still get in;
+/// the subordinate ids never need to: container processes reach layer files
+/// through overlayfs, which checks the lower layers with the mounter's
+/// credentials.
+const PRIVATE: u32 = 0o700;
+
+/// Make `dir` (and its missing parents, which get the umask's mode) a
+/// directory only its owner can enter: created 0700, or an existing one
+/// (a store or bundle made by an older ferry) tightened to 0700. A
+/// directory owned by someone else is refused: its owner could change it
+/// under us.
+pub(crate) fn private_dir(dir: &Path) -> Result<(), ImageError> {
+    let what = || format!("create {}", show(dir));
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(ImageError::io(what()))?;
+    }
+    match fs::DirBuilder::new().mode(PRIVATE).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(ImageError::io(what())(e)),
+    }
+    let fd = nix::fcntl::open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(ImageError::sys(format!("open {}", show(dir))))?;
+    let st = fstat(&fd).map_err(ImageError::sys(format!("stat {}", show(dir))))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if st.st_uid != me {
+        return Err(ImageError::NotOwned {
+            path: show(dir),
+            owner: st.st_uid,
+        });
+    }
+    if st.st_mode & 0o077 != 0 {
+        fchmod(&fd, Mode::from_bits_truncate(PRIVATE))
+            .map_err(ImageError::sys(format!("make {} private", show(dir))))?;
+    }
+    Ok(())
 }

@@ -1,7 +1,15 @@
 //! The `cgroup` mount: `/sys/fs/cgroup` inside the container, for any host
 //! layout (v1, v2 or hybrid).
+//!
+//! On v1 (and hybrid) a container without a cgroup namespace gets its own
+//! cgroup of each hierarchy bind-mounted there, as runc does: a fresh mount
+//! would show it the hierarchy's root, the host's and every other
+//! container's limits instead of its own. With a cgroup namespace a fresh
+//! mount shows the namespace's root, which is the container's cgroup.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use nix::mount::{MsFlags, mount};
 use nix::sys::stat::Mode;
@@ -19,10 +27,15 @@ struct Hierarchy {
     fstype: String,
     /// Its controllers as mount data, e.g. `cpu,cpuacct` or `name=systemd`.
     controllers: String,
+    /// The host directory of the cgroup this process (the init, already in
+    /// the container's cgroup) sits in, if known.
+    own: Option<PathBuf>,
 }
 
 fn host_hierarchies() -> Vec<Hierarchy> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let proc_cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let own_dirs = crate::cgroups::own_dirs(&info, &proc_cgroup);
     let mut out = Vec::new();
     for line in info.lines() {
         let Some((pre, post)) = line.split_once(" - ") else {
@@ -40,10 +53,15 @@ fn host_hierarchies() -> Vec<Hierarchy> {
             .filter(|o| !matches!(*o, "rw" | "ro") && (!o.contains('=') || o.starts_with("name=")))
             .collect::<Vec<_>>()
             .join(",");
+        let own = own_dirs
+            .iter()
+            .find(|(mp, _)| mp.as_os_str() == mount_point)
+            .map(|(_, dir)| dir.clone());
         out.push(Hierarchy {
             mount_point: mount_point.into(),
             fstype: fstype.into(),
             controllers,
+            own,
         });
     }
     out
@@ -81,6 +99,7 @@ pub fn mount_cgroups(
     )
     .map_err(|e| mount_err("tmpfs", dest, e))?;
     let base = resolve(root, dest)?;
+    let cgroupns = has_cgroup_namespace(plan.spec);
     for h in &hierarchies {
         let Some(name) = h.mount_point.strip_prefix("/sys/fs/cgroup/") else {
             continue;
@@ -89,13 +108,38 @@ pub fn mount_cgroups(
         let fd = root
             .mkdir_all(&sub, Mode::from_bits_truncate(0o755))
             .map_err(create(&sub))?;
-        mount_one(root, &fd, &h.fstype, &h.controllers, flags, h, plan, &sub)?;
+        match h.own.as_deref().filter(|_| !cgroupns) {
+            Some(own) => bind_own(root, &fd, own, flags, plan, &sub)?,
+            None => mount_one(root, &fd, &h.fstype, &h.controllers, flags, h, plan, &sub)?,
+        }
     }
     if flags.contains(MsFlags::MS_RDONLY) {
         remount(&base, tmpfs_flags | MsFlags::MS_RDONLY, plan.userns)
             .map_err(|e| mount_err("remount cgroup tmpfs", dest, e))?;
     }
     Ok(())
+}
+
+/// Whether the container has a cgroup namespace (new or joined).
+fn has_cgroup_namespace(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|list| list.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup))
+}
+
+/// Bind the host directory `own` (a cgroup) on `target`.
+fn bind_own(
+    root: &Root,
+    target: &std::os::fd::OwnedFd,
+    own: &Path,
+    flags: MsFlags,
+    plan: &Plan,
+    dest: &Path,
+) -> Result<(), RootfsError> {
+    let mut o = MountOptions::parse(&["bind"]);
+    o.flags |= flags;
+    bind(root, own, target, &o, plan.userns, dest)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -112,17 +156,13 @@ fn mount_one(
     let data = (!data.is_empty()).then_some(data);
     match mount(Some(fstype), &fd_path(target), Some(fstype), flags, data) {
         Ok(()) => Ok(()),
+        // A user namespace without its own cgroup namespace cannot mount
+        // a cgroup filesystem: bind our cgroup (or the hierarchy) instead.
         Err(nix::Error::EPERM | nix::Error::EBUSY) => {
             let mut o = MountOptions::parse(&["rbind"]);
             o.flags |= flags;
-            bind(
-                root,
-                Path::new(&h.mount_point),
-                target,
-                &o,
-                plan.userns,
-                dest,
-            )
+            let source = h.own.as_deref().unwrap_or(Path::new(&h.mount_point));
+            bind(root, source, target, &o, plan.userns, dest)
         }
         Err(e) => Err(mount_err(fstype, dest, e)),
     }

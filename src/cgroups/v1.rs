@@ -22,7 +22,10 @@ pub fn apply(
             .dir(c)
             .ok_or_else(|| CgroupError::NoController(c.into()))
     };
-    if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
+    if let Some(u) = r.unified().as_ref().filter(|u| !u.is_empty()) {
+        for key in u.keys() {
+            v2::check_unified_key(key)?;
+        }
         return Err(CgroupError::UnifiedOnV1);
     }
     if let Some(rules) = devices {

@@ -26,6 +26,8 @@ pub enum NamespaceError {
     },
     #[error("the container needs a mount namespace")]
     NoMountNamespace,
+    #[error("cannot bring up the loopback interface: {0}")]
+    Loopback(nix::Error),
 }
 
 /// A namespace to enter by path.
@@ -139,6 +141,16 @@ impl Namespaces {
                 .iter()
                 .chain(&self.parent_joins)
                 .any(|j| j.flag == flag)
+    }
+
+    /// In a new network namespace, bring `lo` up as runc and crun do (a
+    /// joined one is left as it is). Called in the init while it still has
+    /// its capabilities over the namespace, before it joins any other.
+    pub fn set_up_network(&self) -> Result<(), NamespaceError> {
+        if self.clone_flags.contains(CloneFlags::CLONE_NEWNET) {
+            crate::syscall::loopback_up().map_err(NamespaceError::Loopback)?;
+        }
+        Ok(())
     }
 
     /// Enter `joins` (called in the parent for pid/time, in the init for the rest).

@@ -649,3 +649,254 @@ fn features_document_is_json() {
             .any(|n| n == "cgroup")
     );
 }
+
+// ---------------------------------------------------------------------------
+// v1 and hybrid behaviour that engines and conformance suites expect.
+// ---------------------------------------------------------------------------
+
+/// Whether this host also mounts the (unified) cgroup2 hierarchy.
+fn hybrid() -> bool {
+    v1() && Path::new(CG).join("unified/cgroup.procs").exists()
+}
+
+/// Remove a cgroup directory made by the test itself (thawed first).
+fn rm_cg(dir: &Path) {
+    let _ = fs::write(dir.join("freezer.state"), "THAWED");
+    let _ = fs::remove_dir(dir);
+}
+
+#[test]
+fn own_cgroup_is_mounted_without_a_cgroup_namespace() {
+    require_root!();
+    if !v1() {
+        common::skip("this test: not a cgroup v1 host");
+        return;
+    }
+    let (mut b, _path) = cg_bundle("cgownmount");
+    b.remove_ns("cgroup");
+    b.set(
+        "/linux/resources",
+        json!({"pids": {"limit": 42}, "memory": {"limit": 48 << 20}}),
+    );
+    let out = b.output(
+        "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes; \
+         cat /sys/fs/cgroup/pids/cgroup.procs | wc -l",
+    );
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(lines[..2], ["42", &(48u64 << 20).to_string()], "{out}");
+    // Only the container's own processes (sh and wc), not the host's.
+    let procs: usize = lines[2].parse().unwrap();
+    assert!(procs <= 3, "the container sees {procs} processes: {out}");
+}
+
+#[test]
+fn hybrid_host_puts_the_container_in_the_unified_hierarchy() {
+    require_root!();
+    if !hybrid() {
+        common::skip("this test: not a hybrid cgroup host");
+        return;
+    }
+    let (mut b, path) = cg_bundle("cgunified");
+    b.args(&["sleep", "30"]);
+    b.create(&[]);
+    let text = fs::read_to_string(format!("/proc/{}/cgroup", b.pid())).unwrap();
+    assert!(
+        text.lines().any(|l| l == format!("0::{path}")),
+        "init is not in {path} of the unified hierarchy:\n{text}"
+    );
+    let exec = b.run_ok(&["exec", &b.id, "cat", "/proc/self/cgroup"]);
+    assert!(
+        exec.stdout.lines().any(|l| l == format!("0::{path}")),
+        "exec'd process is not in the unified cgroup:\n{}",
+        exec.stdout
+    );
+    b.run_ok(&["delete", "--force", &b.id]);
+    let dir = cg_dir("unified", &path);
+    assert!(
+        wait_until(SHORT, || !dir.exists()),
+        "{} left",
+        dir.display()
+    );
+}
+
+#[test]
+fn realtime_runtime_fits_under_new_parents() {
+    require_root!();
+    if !v1() || !Path::new(CG).join("cpu/cpu.rt_runtime_us").exists() {
+        common::skip("this test: no cgroup v1 real-time group scheduling");
+        return;
+    }
+    let mut b = Bundle::new("cgrt");
+    let parent = format!("/ferry-tests-{}", b.id);
+    let path = format!("{parent}/child");
+    b.set("/linux/cgroupsPath", json!(path));
+    b.set(
+        "/linux/resources/cpu",
+        json!({"realtimePeriod": 1_000_000, "realtimeRuntime": 20_000}),
+    );
+    b.remove_ns("cgroup");
+    let out =
+        b.output("cat /sys/fs/cgroup/cpu/cpu.rt_period_us /sys/fs/cgroup/cpu/cpu.rt_runtime_us");
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["1000000", "20000"]
+    );
+    assert_no_cgroup(&parent);
+}
+
+#[test]
+fn cpuset_of_an_uninitialised_parent_is_filled_in() {
+    require_root!();
+    if !v1() {
+        common::skip("this test: not a cgroup v1 host");
+        return;
+    }
+    let mut b = Bundle::new("cgcpuset");
+    let parent = format!("/ferry-tests-{}", b.id);
+    // A parent made by someone else, without cpus or memory nodes.
+    let pdir = cg_dir("cpuset", &parent);
+    fs::create_dir(&pdir).unwrap();
+    assert_eq!(read_cg("cpuset", &parent, "cpuset.cpus"), "");
+    b.set("/linux/cgroupsPath", json!(format!("{parent}/child")));
+    b.remove_ns("cgroup");
+    let o = b.run(&[]);
+    let root_cpus = read_cg("cpuset", "/", "cpuset.cpus");
+    let parent_cpus = read_cg("cpuset", &parent, "cpuset.cpus");
+    rm_cg(&pdir);
+    assert!(o.success(), "{}", o.describe());
+    assert_eq!(parent_cpus, root_cpus);
+    b.sh("cat /sys/fs/cgroup/cpuset/cpuset.cpus");
+    let o = b.run(&[]);
+    rm_cg(&pdir);
+    assert!(o.success(), "{}", o.describe());
+    assert_eq!(o.stdout.trim(), root_cpus);
+}
+
+#[test]
+fn frozen_cgroup_is_refused_not_waited_on() {
+    require_root!();
+    if !v1() {
+        common::skip("this test: not a cgroup v1 host");
+        return;
+    }
+    let (mut b, path) = cg_bundle("cgfrozen");
+    let fdir = cg_dir("freezer", &path);
+    fs::create_dir(&fdir).unwrap();
+    fs::write(fdir.join("freezer.state"), "FROZEN").unwrap();
+    b.args(&["true"]);
+    let o = b.ferry(&["run", "-d", "--bundle", b.dir_str(), &b.id]);
+    let left_frozen = read_cg("freezer", &path, "freezer.state");
+    rm_cg(&fdir);
+    o.assert_clean_error(Some("frozen"));
+    assert_eq!(left_frozen, "FROZEN", "the cgroup that was there must stay");
+    b.assert_no_state(&b.id);
+    assert_no_cgroup(&path);
+}
+
+#[test]
+fn non_empty_cgroup_is_used_with_a_warning() {
+    require_root!();
+    if !v1() {
+        common::skip("this test: not a cgroup v1 host");
+        return;
+    }
+    let (mut b, path) = cg_bundle("cgnonempty");
+    let pdir = cg_dir("pids", &path);
+    fs::create_dir(&pdir).unwrap();
+    let mut other = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    fs::write(pdir.join("cgroup.procs"), other.id().to_string()).unwrap();
+    b.args(&["true"]);
+    let o = b.run(&[]);
+    let _ = other.kill();
+    let _ = other.wait();
+    assert!(wait_until(SHORT, || fs::remove_dir(&pdir).is_ok() || !pdir.exists()));
+    assert!(o.success(), "{}", o.describe());
+    assert!(o.stderr.contains("not empty"), "{}", o.describe());
+    assert_no_cgroup(&path);
+}
+
+#[test]
+fn delete_force_removes_sub_cgroups() {
+    require_root!();
+    if !v1() {
+        common::skip("this test: not a cgroup v1 host");
+        return;
+    }
+    let (mut b, path) = cg_bundle("cgsubs");
+    b.args(&["sleep", "30"]);
+    b.create(&[]);
+    let pid = b.pid();
+    let mut ctrls = vec!["pids", "memory", "freezer", "cpu"];
+    if hybrid() {
+        ctrls.push("unified");
+    }
+    for c in &ctrls {
+        fs::create_dir_all(cg_dir(c, &path).join("a/b")).unwrap();
+    }
+    fs::write(
+        cg_dir("pids", &path).join("a/b/cgroup.procs"),
+        pid.to_string(),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    b.run_ok(&["delete", "--force", &b.id]);
+    assert!(
+        started.elapsed() < SHORT,
+        "delete took {:?}",
+        started.elapsed()
+    );
+    assert!(wait_until(SHORT, || !pid_alive(pid)), "init {pid} survived");
+    for c in &ctrls {
+        let d = cg_dir(c, &path);
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+    b.assert_no_state(&b.id);
+}
+
+#[test]
+fn unified_resources_on_v1_are_an_invalid_configuration() {
+    require_root!();
+    if !v1() {
+        common::skip("this test: not a cgroup v1 host");
+        return;
+    }
+    let (mut b, path) = cg_bundle("cgunifiedv1");
+    b.set(
+        "/linux/resources/unified",
+        json!({"memory.high": "1000000"}),
+    );
+    b.args(&["true"]);
+    b.run_fail(&["run", "--bundle", b.dir_str(), &b.id])
+        .assert_one_line_error(Some("invalid configuration"));
+    assert_no_cgroup(&path);
+    b.assert_no_state(&b.id);
+}
+
+#[test]
+fn update_accepts_any_device_rules_like_runc() {
+    require_root!();
+    if !v1() {
+        common::skip("this test: not a cgroup v1 host");
+        return;
+    }
+    let (mut b, path) = cg_bundle("cgupdev");
+    b.args(&["sleep", "30"]);
+    b.create(&[]);
+    let before = read_cg("devices", &path, "devices.list");
+    let file = b.path("resources.json");
+    for access in ["", "rwm", "mrw", "x"] {
+        let doc = json!({
+            "devices": [{"allow": true, "type": "c", "major": 1, "minor": 3, "access": access}],
+            "pids": {"limit": 33}
+        });
+        fs::write(&file, doc.to_string()).unwrap();
+        b.run_ok(&["update", "--resources", file.to_str().unwrap(), &b.id]);
+        assert_eq!(read_cg("pids", &path, "pids.max"), "33");
+        assert_eq!(read_cg("devices", &path, "devices.list"), before);
+    }
+    b.run_ok(&["delete", "--force", &b.id]);
+    assert_no_cgroup(&path);
+}

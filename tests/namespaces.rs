@@ -29,14 +29,17 @@ fn default_spec_namespaces_are_all_new() {
         .iter()
         .map(|n| n["type"].as_str().unwrap().to_string())
         .collect();
-    for t in ["pid", "network", "ipc", "uts", "mount", "cgroup"] {
+    for t in ["pid", "network", "ipc", "uts", "mount"] {
         assert!(
             types.iter().any(|x| x == t),
             "default spec lacks {t} namespace: {types:?}"
         );
     }
+    // As runc's, the default spec has a cgroup namespace on cgroup v2 only.
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    assert_eq!(types.iter().any(|x| x == "cgroup"), v2, "{types:?}");
     let links = ns_links(&b.output(PRINT_NS));
-    for k in KINDS {
+    for k in KINDS.into_iter().filter(|k| v2 || *k != "cgroup") {
         let inside = links
             .get(k)
             .unwrap_or_else(|| panic!("no {k} link in {links:?}"));
@@ -218,6 +221,7 @@ fn time_namespace_offsets() {
 fn cgroup_namespace_root_is_container_cgroup() {
     require_root!();
     let mut b = Bundle::new("cgroupns");
+    b.set_ns("cgroup", None);
     let out = b.output("cat /proc/self/cgroup");
     for line in out.lines() {
         let path = line.splitn(3, ':').nth(2).unwrap_or("?");
@@ -267,4 +271,42 @@ fn user_namespace_with_mappings() {
     assert_eq!(lines[1], vec!["0", "100000", "65536"], "{out}");
     assert_eq!(lines[2], vec!["0"], "{out}");
     assert_ne!(lines[3][0], host_ns("user"), "{out}");
+}
+
+#[test]
+fn spec_and_a_second_cgroup_namespace() {
+    require_root!();
+    let mut b = Bundle::new("nscgtwice");
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let mut ns = b.namespaces();
+    let listed = ns.iter().filter(|n| n["type"] == "cgroup").count();
+    assert_eq!(listed, usize::from(v2), "ferry spec: {ns:?}");
+    // One added to ferry's own default config works where runc's does.
+    if !v2 {
+        ns.push(json!({"type": "cgroup"}));
+        b.set("/linux/namespaces", json!(ns.clone()));
+        let links = ns_links(&b.output(PRINT_NS));
+        assert_ne!(links["cgroup"], host_ns("cgroup"));
+    }
+    // Listed twice: refused, as the runtime spec requires.
+    ns.push(json!({"type": "cgroup"}));
+    ns.push(json!({"type": "cgroup"}));
+    b.set("/linux/namespaces", json!(ns));
+    b.args(&["true"]);
+    b.run_fail(&["run", "--bundle", b.dir_str(), &b.id])
+        .assert_one_line_error(Some("namespace cgroup is listed twice"));
+    b.assert_no_state(&b.id);
+}
+
+#[test]
+fn loopback_is_up_in_a_new_network_namespace() {
+    require_root!();
+    let mut b = Bundle::new("nslo");
+    assert!(b.namespaces().iter().any(|n| n["type"] == "network"));
+    let out = b.output("cat /sys/class/net/lo/flags; ls /sys/class/net");
+    let mut lines = out.lines();
+    let flags = lines.next().unwrap_or_default().trim();
+    let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 0x1, 0x1, "lo is down (flags {flags:#x})");
+    assert_eq!(lines.collect::<Vec<_>>(), ["lo"], "{out}");
 }

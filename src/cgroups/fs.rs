@@ -72,6 +72,27 @@ pub fn procs(dir: &Path) -> Vec<i32> {
         .collect()
 }
 
+/// The pids in `dir` and in every cgroup below it.
+pub fn procs_below(dir: &Path) -> Vec<i32> {
+    let mut out = procs(dir);
+    for sub in subdirs(dir) {
+        out.extend(procs_below(&sub));
+    }
+    out
+}
+
+/// The sub-cgroups of `dir` (empty if it is gone or unreadable).
+pub fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect()
+}
+
 /// `mkdir -p`, returning the directories it made (parents first). A
 /// concurrent removal of a parent (another container's delete) is retried.
 pub fn mkdir_all(dir: &Path, made: &mut Vec<PathBuf>) -> Result<(), CgroupError> {

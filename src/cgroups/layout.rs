@@ -51,12 +51,12 @@ impl Hierarchy {
 /// The host's cgroup layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Layout {
-    /// One hierarchy per controller group; `hybrid` when a (controller-less)
-    /// cgroup2 is also mounted, which ferry leaves alone like runc's
-    /// cgroupfs driver does.
+    /// One hierarchy per controller group; `unified` when a (controller-less)
+    /// cgroup2 is also mounted (hybrid): the container joins a cgroup there
+    /// too, as runc's cgroupfs driver does, but no limit is set in it.
     V1 {
         hierarchies: Vec<Hierarchy>,
-        hybrid: bool,
+        unified: Option<Hierarchy>,
     },
     /// The unified hierarchy.
     V2(Hierarchy),
@@ -69,9 +69,23 @@ impl Layout {
 
     pub fn name(&self) -> &'static str {
         match self {
-            Layout::V1 { hybrid: false, .. } => "v1",
-            Layout::V1 { hybrid: true, .. } => "v1 (hybrid)",
+            Layout::V1 { unified: None, .. } => "v1",
+            Layout::V1 {
+                unified: Some(_), ..
+            } => "v1 (hybrid)",
             Layout::V2(_) => "v2",
+        }
+    }
+
+    /// Every mounted hierarchy: the v1 ones and the unified one of a
+    /// hybrid host, or the v2 one.
+    pub fn all(&self) -> Vec<&Hierarchy> {
+        match self {
+            Layout::V1 {
+                hierarchies,
+                unified,
+            } => hierarchies.iter().chain(unified).collect(),
+            Layout::V2(h) => vec![h],
         }
     }
 
@@ -89,6 +103,19 @@ pub fn detect() -> Option<Layout> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     build(&mountinfo, &cgroup)
+}
+
+/// The host directory of our own cgroup in each hierarchy, keyed by the
+/// hierarchy's mount point (for the container's `/sys/fs/cgroup`).
+pub fn own_dirs(mountinfo: &str, proc_cgroup: &str) -> Vec<(PathBuf, PathBuf)> {
+    build(mountinfo, proc_cgroup)
+        .map(|l| {
+            l.all()
+                .into_iter()
+                .map(|h| (h.mount_point.clone(), h.dir_of(&h.own)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The pure half of [`detect`].
@@ -155,7 +182,7 @@ pub fn build(mountinfo: &str, proc_cgroup: &str) -> Option<Layout> {
     if real_v1 {
         return Some(Layout::V1 {
             hierarchies: v1,
-            hybrid: v2.is_some(),
+            unified: v2,
         });
     }
     v2.map(Layout::V2)
@@ -218,18 +245,45 @@ mod tests {
         let l = build(HYBRID, HYBRID_CG).unwrap();
         let Layout::V1 {
             hierarchies,
-            hybrid,
+            unified,
         } = &l
         else {
             panic!("{l:?}")
         };
-        assert!(*hybrid);
+        let unified = unified.as_ref().unwrap();
+        assert_eq!(unified.mount_point, Path::new("/sys/fs/cgroup/unified"));
+        assert_eq!(unified.own, "/");
         assert_eq!(hierarchies.len(), 3);
         let mem = l.v1("memory").unwrap();
         assert_eq!(mem.own, "/sandbox/x");
         assert_eq!(mem.dir_of("/a/b"), Path::new("/sys/fs/cgroup/memory/a/b"));
         assert_eq!(l.v1("cpu").unwrap().own, "/");
         assert_eq!(l.name(), "v1 (hybrid)");
+    }
+
+    #[test]
+    fn own_dirs_cover_the_unified_hierarchy() {
+        let cg = "9:name=systemd:/c\n4:memory:/a/c\n1:cpu:/c\n0::/u/c\n";
+        let dirs = own_dirs(HYBRID, cg);
+        let of = |mp: &str| {
+            dirs.iter()
+                .find(|(m, _)| m == Path::new(mp))
+                .map(|(_, d)| d.clone())
+                .unwrap()
+        };
+        assert_eq!(
+            of("/sys/fs/cgroup/memory"),
+            Path::new("/sys/fs/cgroup/memory/a/c")
+        );
+        assert_eq!(
+            of("/sys/fs/cgroup/unified"),
+            Path::new("/sys/fs/cgroup/unified/u/c")
+        );
+        assert_eq!(
+            of("/sys/fs/cgroup/systemd"),
+            Path::new("/sys/fs/cgroup/systemd/c")
+        );
+        assert_eq!(dirs.len(), 4);
     }
 
     #[test]

@@ -132,19 +132,29 @@ impl Manager {
             )?)
         };
         match layout {
-            Layout::V1 { hierarchies, .. } => {
+            Layout::V1 {
+                hierarchies,
+                unified,
+            } => {
                 for h in hierarchies {
                     let dir = path.dir_in(h);
-                    let before = m.state.created.len();
                     fs::mkdir_all(&dir, &mut m.state.created)?;
                     if h.has("cpuset") {
-                        init_cpuset(&m.state.created[before..])?;
+                        init_cpuset(&dir, &h.mount_point)?;
                     }
                     for c in &h.controllers {
                         m.state.paths.insert(c.clone(), dir.clone());
                     }
                     m.join_fds.push(open_tasks(&dir)?);
                 }
+                // Hybrid: a cgroup in the unified hierarchy too (the init is
+                // born in it), so that what reads `0::` sees the container.
+                if let Some(h) = unified {
+                    let dir = path.dir_in(h);
+                    fs::mkdir_all(&dir, &mut m.state.created)?;
+                    m.state.paths.insert(String::new(), dir);
+                }
+                m.check_usable()?;
                 v1::apply(&m.state, res, rules.as_deref(), true)?;
             }
             Layout::V2(h) => {
@@ -152,6 +162,7 @@ impl Manager {
                 fs::mkdir_all(&dir, &mut m.state.created)?;
                 m.state.v2 = true;
                 m.state.paths.insert(String::new(), dir.clone());
+                m.check_usable()?;
                 v2::enable(&h.mount_point, &dir, &v2::wanted(res))?;
                 v2::apply(&dir, res, rules.as_deref())?;
             }
@@ -171,11 +182,36 @@ impl Manager {
         Ok(())
     }
 
-    /// Parent side, before GO, for an init not born in its cgroup: on v2,
-    /// move it in by pid.
+    /// Parent side, before GO, for an init not born in its cgroup: on v2
+    /// (or in the unified hierarchy of a hybrid host), move it in by pid.
     pub fn apply(&self, pid: Pid) -> Result<(), CgroupError> {
-        if self.state.v2 {
-            self.state.join(pid.as_raw())?;
+        if let Some(dir) = self.state.paths.get("") {
+            fs::write(dir, "cgroup.procs", pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// The cgroup2 directory the init is born in (`CLONE_INTO_CGROUP`): the
+    /// container's on v2, its unified one on a hybrid host.
+    pub fn birth_dir_fd(&self) -> Option<std::os::fd::OwnedFd> {
+        self.state.unified_dir_fd()
+    }
+
+    /// Refuse a cgroup that would stop the init (frozen: `create` would
+    /// wait for ever), and warn about one that already holds processes,
+    /// as runc does.
+    fn check_usable(&self) -> Result<(), CgroupError> {
+        if self.state.is_frozen_any() {
+            return Err(CgroupError::Frozen);
+        }
+        let Some(leaf) = self.state.any_dir() else {
+            return Ok(());
+        };
+        if !self.state.created.iter().any(|c| c == leaf) {
+            let n = fs::procs(leaf).len();
+            if n > 0 {
+                log::warn!("the container's cgroup is not empty: {n} process(es) found");
+            }
         }
         Ok(())
     }
@@ -209,13 +245,21 @@ fn planned(layout: &Layout, path: &CgPath) -> CgroupState {
         }
     };
     match layout {
-        Layout::V1 { hierarchies, .. } => {
+        Layout::V1 {
+            hierarchies,
+            unified,
+        } => {
             for h in hierarchies {
                 let dir = path.dir_in(h);
                 leaf(&dir, &mut st);
                 for c in &h.controllers {
                     st.paths.insert(c.clone(), dir.clone());
                 }
+            }
+            if let Some(h) = unified {
+                let dir = path.dir_in(h);
+                leaf(&dir, &mut st);
+                st.paths.insert(String::new(), dir);
             }
         }
         Layout::V2(h) => {
@@ -232,7 +276,7 @@ impl Drop for Manager {
     fn drop(&mut self) {
         self.join_fds.clear();
         if self.armed
-            && let Err(e) = self.state.destroy()
+            && let Err(e) = self.state.discard()
         {
             log::warn!("cannot remove the cgroup of a failed container: {e}");
         }
@@ -240,36 +284,40 @@ impl Drop for Manager {
 }
 
 /// Apply new resources to a live container's cgroup (`ferry update`).
+/// Device rules are left as they are, as runc's `update` does: engines
+/// pass the container's whole `linux.resources`, and rewriting a live v1
+/// list starts with denying everything.
 pub fn update(state: &CgroupState, r: &LinuxResources) -> Result<(), CgroupError> {
-    let rules = match r.devices().as_deref() {
-        Some(list) if !list.is_empty() => Some(devices::spec_rules(list)?),
-        _ => None,
-    };
+    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        log::debug!("update: linux.resources.devices is not applied to a running container");
+    }
     if state.v2 {
         let dir = state.dir("").ok_or(CgroupError::NoCgroup)?;
         if let Some(Layout::V2(h)) = detect() {
             v2::enable(&h.mount_point, dir, &v2::wanted(r))?;
         }
-        return v2::apply(dir, r, rules.as_deref());
+        return v2::apply(dir, r, None);
     }
-    v1::apply(state, r, rules.as_deref(), false)
+    v1::apply(state, r, None, false)
 }
 
 /// A new cpuset cgroup starts with no cpus or memory nodes unless its
-/// parent has `cgroup.clone_children`: copy the parent's, and set that flag
-/// on the parents ferry makes so later siblings inherit them for free.
-fn init_cpuset(made: &[std::path::PathBuf]) -> Result<(), CgroupError> {
-    let n = made.len();
-    for (i, dir) in made.iter().enumerate() {
-        if fs::read(dir, "cpuset.cpus")?.trim().is_empty() {
-            let parent = dir.parent().unwrap_or(dir);
-            for file in ["cpuset.cpus", "cpuset.mems"] {
+/// parent has `cgroup.clone_children`, and a task cannot join one that is
+/// empty: from the top of the hierarchy down to `leaf`, copy the parent's
+/// values into every empty one (also those ferry did not make, as runc does).
+fn init_cpuset(leaf: &Path, mount_point: &Path) -> Result<(), CgroupError> {
+    let mut chain: Vec<&Path> = leaf
+        .ancestors()
+        .take_while(|d| *d != mount_point && d.starts_with(mount_point))
+        .collect();
+    chain.reverse();
+    for dir in chain {
+        let parent = dir.parent().unwrap_or(dir);
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            if fs::read(dir, file)?.trim().is_empty() {
                 let v = fs::read(parent, file)?;
                 fs::write(dir, file, v.trim())?;
             }
-        }
-        if i + 1 < n {
-            fs::write(dir, "cgroup.clone_children", "1")?;
         }
     }
     Ok(())

@@ -30,7 +30,7 @@ mod v2;
 use std::path::PathBuf;
 
 pub use convert::{blkio_weight_to_io_weight, parse_size, shares_to_weight, swap_to_v2};
-pub use layout::{Layout, detect};
+pub use layout::{Layout, detect, own_dirs};
 pub use manager::{Manager, Options, has_limits, update};
 pub use record::CgroupState;
 
@@ -65,6 +65,10 @@ pub enum CgroupError {
         value: String,
         source: std::io::Error,
     },
+    #[error("invalid configuration: linux.resources.unified cannot be used on cgroup v1")]
+    UnifiedOnV1,
+    #[error("the container's cgroup is frozen: thaw it first or use another cgroupsPath")]
+    Frozen,
     #[error("container has no cgroup")]
     NoCgroup,
     #[error("cgroups are not mounted on this host")]

@@ -43,6 +43,15 @@ impl CgroupState {
         open(dir.as_path(), flags, nix::sys::stat::Mode::empty()).ok()
     }
 
+    /// The cgroup2 directory (v2, or the unified one of a hybrid host),
+    /// opened for `CLONE_INTO_CGROUP`.
+    pub fn unified_dir_fd(&self) -> Option<std::os::fd::OwnedFd> {
+        use nix::fcntl::{OFlag, open};
+        let dir = self.paths.get("")?;
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        open(dir.as_path(), flags, nix::sys::stat::Mode::empty()).ok()
+    }
+
     /// Every distinct directory the container's processes sit in.
     pub fn leaves(&self) -> Vec<&Path> {
         let mut out: Vec<&Path> = Vec::new();
@@ -55,16 +64,16 @@ impl CgroupState {
     }
 
     /// One directory that lists every process of the container.
-    fn any_dir(&self) -> Option<&Path> {
+    pub(super) fn any_dir(&self) -> Option<&Path> {
         ["pids", "freezer", "memory", "cpu", "devices"]
             .iter()
             .find_map(|c| self.dir(c))
             .or_else(|| self.paths.values().next().map(PathBuf::as_path))
     }
 
-    /// Host pids of every process in the cgroup.
+    /// Host pids of every process in the cgroup and its sub-cgroups.
     pub fn pids(&self) -> Vec<i32> {
-        self.any_dir().map(fs::procs).unwrap_or_default()
+        self.any_dir().map(fs::procs_below).unwrap_or_default()
     }
 
     /// Put `pid` in every directory (for processes joined after create).
@@ -89,20 +98,35 @@ impl CgroupState {
         Ok(())
     }
 
-    /// Kill what is left and remove the cgroup (every hierarchy), waiting
-    /// briefly while the last tasks exit. Only directories ferry made are
-    /// emptied by force; others are removed only if they empty themselves.
+    /// Kill what is left and remove the cgroup (every hierarchy, with any
+    /// sub-cgroups the container made, deepest first), waiting briefly
+    /// while the last tasks exit. Only directories ferry made are emptied
+    /// by force; others are removed only if they empty themselves.
     pub fn destroy(&self) -> Result<(), CgroupError> {
+        self.remove(true)
+    }
+
+    /// Undo a `create` that failed: like [`destroy`](Self::destroy), but a
+    /// cgroup that existed before is left in place.
+    pub fn discard(&self) -> Result<(), CgroupError> {
+        self.remove(false)
+    }
+
+    fn remove(&self, existing_too: bool) -> Result<(), CgroupError> {
         let mut first_err = None;
         for dir in self.leaves() {
             let ours = self.created.iter().any(|c| c == dir);
-            let res = fs::rmdir(dir, || {
-                if ours {
-                    kill_all(dir, self.v2);
+            if !ours && !existing_too {
+                continue;
+            }
+            let v2 = self.v2 || self.paths.get("").is_some_and(|p| p == dir);
+            match remove_tree(dir, ours, v2) {
+                Ok(()) => {}
+                // Someone else's processes keep a cgroup ferry did not make.
+                Err(e) if !ours => log::warn!("{e}"),
+                Err(e) => {
+                    first_err.get_or_insert(e);
                 }
-            });
-            if let Err(e) = res {
-                first_err.get_or_insert(e);
             }
         }
         for dir in self.created.iter().rev() {
@@ -120,6 +144,22 @@ impl CgroupState {
         } else {
             self.dir("freezer").is_some()
         }
+    }
+
+    /// Whether any hierarchy holds the cgroup frozen, itself or through a
+    /// frozen parent (a task joining it would stop at once).
+    pub fn is_frozen_any(&self) -> bool {
+        if let Some(dir) = self.paths.get("") {
+            let events = fs::read(dir, "cgroup.events").unwrap_or_default();
+            if events.lines().any(|l| l == "frozen 1") {
+                return true;
+            }
+        }
+        !self.v2
+            && self
+                .dir("freezer")
+                .and_then(|d| fs::read(d, "freezer.state").ok())
+                .is_some_and(|s| s.trim() != "THAWED")
     }
 
     /// Whether the cgroup is frozen (the container is paused).
@@ -174,6 +214,21 @@ impl CgroupState {
         }
         Err(CgroupError::Timeout(what))
     }
+}
+
+/// Remove `dir` and the sub-cgroups below it, deepest first; `kill`: SIGKILL
+/// what is in them while they do not empty themselves, else one try each.
+fn remove_tree(dir: &Path, kill: bool, v2: bool) -> Result<(), CgroupError> {
+    for sub in fs::subdirs(dir) {
+        remove_tree(&sub, kill, v2)?;
+    }
+    if !kill {
+        return match std::fs::remove_dir(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(fs::io_err("remove", dir, e)),
+            _ => Ok(()),
+        };
+    }
+    fs::rmdir(dir, || kill_all(dir, v2))
 }
 
 /// SIGKILL everything in `dir` (`cgroup.kill` on v2 where the kernel has it).

@@ -26,10 +26,7 @@ pub fn apply(
         for key in u.keys() {
             v2::check_unified_key(key)?;
         }
-        return Err(CgroupError::Unsupported(
-            "linux.resources.unified".into(),
-            "v1",
-        ));
+        return Err(CgroupError::UnifiedOnV1);
     }
     if let Some(rules) = devices {
         let dir = need("devices")?;
@@ -205,11 +202,10 @@ fn cpu(state: &CgroupState, c: &LinuxCpu) -> Result<(), CgroupError> {
             ));
         }
     }
-    if let Some(p) = c.realtime_period().filter(|&p| p != 0) {
-        write(need("cpu")?, "cpu.rt_period_us", p.to_string())?;
-    }
-    if let Some(r) = c.realtime_runtime().filter(|&r| r != 0) {
-        write(need("cpu")?, "cpu.rt_runtime_us", r.to_string())?;
+    let rt_period = c.realtime_period().filter(|&p| p != 0);
+    let rt_runtime = c.realtime_runtime().filter(|&r| r != 0);
+    if rt_period.is_some() || rt_runtime.is_some() {
+        rt_sched(need("cpu")?, rt_period, rt_runtime)?;
     }
     let quota = c.quota().filter(|&q| q != 0);
     if let Some(q) = quota
@@ -246,6 +242,102 @@ fn cpu(state: &CgroupState, c: &LinuxCpu) -> Result<(), CgroupError> {
     }
     if let Some(mems) = c.mems().as_deref().filter(|s| !s.is_empty()) {
         write(need("cpuset")?, "cpuset.mems", mems)?;
+    }
+    Ok(())
+}
+
+/// The real-time budget, as runc sets it: the period first (retried after
+/// the runtime when the kernel refuses it), after raising the budget of
+/// the parents that cannot give the runtime asked for.
+fn rt_sched(dir: &Path, period: Option<u64>, runtime: Option<i64>) -> Result<(), CgroupError> {
+    let mut late_period = None;
+    if let Some(p) = period
+        && let Err(e) = write(dir, "cpu.rt_period_us", p.to_string())
+    {
+        if runtime.is_none() || !is_einval(&e) {
+            return Err(e);
+        }
+        late_period = Some(p);
+    }
+    let Some(r) = runtime else {
+        return Ok(());
+    };
+    if r < -1 {
+        return Err(CgroupError::invalid(
+            "cpu.realtimeRuntime",
+            r,
+            "must be -1 (unlimited) or more",
+        ));
+    }
+    if r > 0 {
+        let own_period = period.map_or_else(|| fs::read_u64(dir, "cpu.rt_period_us"), Ok)?;
+        raise_rt_parents(dir, rt_ratio(r as u64, own_period))?;
+    }
+    write(dir, "cpu.rt_runtime_us", r.to_string())?;
+    if let Some(p) = late_period {
+        write(dir, "cpu.rt_period_us", p.to_string())?;
+    }
+    Ok(())
+}
+
+fn is_einval(e: &CgroupError) -> bool {
+    matches!(e, CgroupError::Write { source, .. } if source.raw_os_error() == Some(libc::EINVAL))
+}
+
+/// The kernel's fixed-point share of a period (`to_ratio`, 20 bits).
+fn rt_ratio(runtime: u64, period: u64) -> u64 {
+    if period == 0 {
+        return 0;
+    }
+    ((u128::from(runtime) << 20) / u128::from(period)) as u64
+}
+
+/// A cgroup's real-time share: `None` for unlimited (-1).
+fn rt_share(dir: &Path) -> Result<Option<u64>, CgroupError> {
+    let runtime = fs::read(dir, "cpu.rt_runtime_us")?;
+    let runtime = runtime.trim();
+    if runtime == "-1" {
+        return Ok(None);
+    }
+    let runtime = runtime.parse().unwrap_or(0);
+    Ok(Some(rt_ratio(
+        runtime,
+        fs::read_u64(dir, "cpu.rt_period_us")?,
+    )))
+}
+
+/// A child cgroup's real-time runtime must fit in what its parent has
+/// left, and a new cgroup has none: walking up from `dir`, work out the
+/// share each parent needs for its other children plus `need` for `dir`,
+/// then raise those short of it, top-down. The hierarchy's root is never
+/// written: if it cannot give the share, the kernel refuses the runtime.
+fn raise_rt_parents(dir: &Path, mut need: u64) -> Result<(), CgroupError> {
+    let mut raises: Vec<(&Path, u64)> = Vec::new();
+    let mut child = dir;
+    while let Some(parent) = child.parent() {
+        if !parent
+            .parent()
+            .is_some_and(|gp| gp.join("cpu.rt_runtime_us").exists())
+        {
+            break;
+        }
+        let mut total = need;
+        for sib in fs::subdirs(parent) {
+            if sib != child {
+                total = total.saturating_add(rt_share(&sib).ok().flatten().unwrap_or(0));
+            }
+        }
+        match rt_share(parent)? {
+            Some(have) if have < total => raises.push((parent, total)),
+            _ => break,
+        }
+        need = total;
+        child = parent;
+    }
+    for (parent, share) in raises.into_iter().rev() {
+        let period = u128::from(fs::read_u64(parent, "cpu.rt_period_us")?);
+        let runtime = (u128::from(share) * period).div_ceil(1 << 20);
+        write(parent, "cpu.rt_runtime_us", runtime.to_string())?;
     }
     Ok(())
 }

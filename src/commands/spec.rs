@@ -10,6 +10,9 @@ pub fn spec(bundle: Option<&Path>, rootless: bool) -> Result<()> {
     let dir = bundle.unwrap_or(Path::new("."));
     let path = dir.join("config.json");
     let mut spec = default_spec();
+    if !unified_host() {
+        drop_cgroup_namespace(&mut spec);
+    }
     if rootless {
         let (uid, gid) = crate::process::idmap::own_ids();
         make_rootless(&mut spec, uid, gid);
@@ -69,6 +72,22 @@ pub fn default_spec() -> Value {
     })
 }
 
+/// Whether the host mounts cgroup v2 alone at /sys/fs/cgroup.
+fn unified_host() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+}
+
+/// runc asks for a cgroup namespace only on a cgroup v2 host: on v1 it
+/// cannot hide the other hierarchies' paths, and tools that add one to the
+/// runtime's own default config (which may not list a namespace twice)
+/// expect it absent there.
+fn drop_cgroup_namespace(spec: &mut Value) {
+    if let Some(list) = spec["linux"]["namespaces"].as_array_mut() {
+        list.retain(|n| n["type"] != "cgroup");
+    }
+}
+
 /// runc's rootless changes: a user namespace mapping the caller to root, no
 /// network namespace, /sys bound from the host, no uid=/gid= mount options,
 /// no cgroup resources.
@@ -105,6 +124,15 @@ mod tests {
     fn default_spec_parses_as_a_config() {
         let data = serde_json::to_vec(&default_spec()).unwrap();
         crate::config::parse(&data).unwrap();
+    }
+
+    #[test]
+    fn cgroup_namespace_can_be_dropped() {
+        let mut s = default_spec();
+        drop_cgroup_namespace(&mut s);
+        let list = s["linux"]["namespaces"].as_array().unwrap();
+        assert_eq!(list.len(), 5);
+        assert!(list.iter().all(|n| n["type"] != "cgroup"));
     }
 
     #[test]

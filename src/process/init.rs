@@ -90,6 +90,7 @@ fn setup_and_exec(
     if let Some(cg) = plan.cgroup {
         cg.join_self()?;
     }
+    ns.set_up_network()?;
     if ns.new_user() {
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
             .map_err(sys("become root in the user namespace"))?;

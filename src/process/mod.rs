@@ -150,7 +150,7 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
         set_time_offsets(offsets)?;
         flags &= !(libc::CLONE_NEWTIME as u64);
     }
-    let into = plan.cgroup.and_then(|cg| cg.state().v2_dir_fd());
+    let into = plan.cgroup.and_then(|cg| cg.birth_dir_fd());
     let (forked, born_in_cgroup) =
         clone_into(flags, into.as_ref().map(|fd| fd.as_fd())).map_err(|source| {
             ProcessError::Sys {

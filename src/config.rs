@@ -71,7 +71,10 @@ pub fn parse(data: &[u8]) -> Result<Spec, ConfigError> {
         path: PathBuf::from("config.json"),
         msg,
     };
-    let value: Value = serde_json::from_slice(data).map_err(|e| invalid(e.to_string()))?;
+    let mut value: Value = serde_json::from_slice(data).map_err(|e| invalid(e.to_string()))?;
+    if let Some(process) = value.get_mut("process") {
+        spec_scheduler_flags(process);
+    }
     if !value.is_object() {
         return Err(invalid("the top level is not a JSON object".into()));
     }
@@ -90,11 +93,64 @@ pub fn parse(data: &[u8]) -> Result<Spec, ConfigError> {
     }
     crate::seccomp::precheck(&value)?;
     check_process(&value)?;
+    let renamed = value.pointer("/process/scheduler/flags").is_some();
     serde_json::from_value(value).map_err(|e| {
-        // Parsed again from the text, the error says where (line, column).
-        let located = serde_json::from_slice::<Spec>(data).err();
+        // Parsed again from the text, the error says where (line, column);
+        // not when flags were renamed (the text would fail on those).
+        let located = (!renamed)
+            .then(|| serde_json::from_slice::<Spec>(data).err())
+            .flatten();
         invalid(located.unwrap_or(e).to_string())
     })
+}
+
+/// The runtime spec's names for `process.scheduler.flags` that oci-spec
+/// 0.10 spells differently (its serde renaming of `SchedResetOnFork` and
+/// `SchedFlagDLOverrun`), as (spec name, oci-spec name).
+const SCHED_FLAG_NAMES: &[(&str, &str)] = &[
+    ("SCHED_FLAG_RESET_ON_FORK", "SCHED_RESET_ON_FORK"),
+    ("SCHED_FLAG_DL_OVERRUN", "SCHED_FLAG_D_L_OVERRUN"),
+];
+
+/// Rename the spec's scheduler flag names in a process object to the ones
+/// oci-spec 0.10 deserializes: its enum derives the names from the variant
+/// names and gets two of them wrong, so a config using the spec's names
+/// (as runc and crun read them) would be refused as an unknown variant.
+fn spec_scheduler_flags(process: &mut Value) {
+    let Some(flags) = process
+        .pointer_mut("/scheduler/flags")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for flag in flags {
+        if let Some((_, ours)) = SCHED_FLAG_NAMES
+            .iter()
+            .find(|(spec, _)| flag.as_str() == Some(spec))
+        {
+            *flag = Value::String((*ours).to_string());
+        }
+    }
+}
+
+/// Parse the process JSON of `exec --process`: the spec's scheduler flag
+/// names, and runc's defaults for what the file may leave out (`user`
+/// uid 0 gid 0, `cwd` `/`).
+pub fn parse_process(data: &[u8]) -> Result<oci_spec::runtime::Process, ConfigError> {
+    let invalid = |msg: String| ConfigError::Invalid {
+        path: PathBuf::from("process.json"),
+        msg,
+    };
+    let mut value: Value = serde_json::from_slice(data).map_err(|e| invalid(e.to_string()))?;
+    let Some(object) = value.as_object_mut() else {
+        return Err(invalid("the top level is not a JSON object".into()));
+    };
+    object
+        .entry("user")
+        .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+    object.entry("cwd").or_insert_with(|| Value::from("/"));
+    spec_scheduler_flags(&mut value);
+    serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
 }
 
 /// Values the kernel would refuse later with a bare EINVAL.
@@ -250,6 +306,35 @@ mod tests {
             "capabilities":{"bounding":["CAP_KILL","CAP_FOO"]}}}"#;
         let err = parse(cfg).unwrap_err();
         assert_eq!(err.to_string(), "unknown capability \"CAP_FOO\"");
+    }
+
+    #[test]
+    fn scheduler_flags_use_the_spec_names() {
+        let cfg = br#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":0,"gid":0},
+            "scheduler":{"policy":"SCHED_BATCH","flags":["SCHED_FLAG_RESET_ON_FORK",
+            "SCHED_FLAG_RECLAIM","SCHED_FLAG_DL_OVERRUN","SCHED_FLAG_KEEP_POLICY",
+            "SCHED_FLAG_KEEP_PARAMS","SCHED_FLAG_UTIL_CLAMP_MIN","SCHED_FLAG_UTIL_CLAMP_MAX"]}}}"#;
+        let spec = parse(cfg).unwrap();
+        let sched = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .scheduler()
+            .clone()
+            .unwrap();
+        assert_eq!(sched.flags().as_ref().unwrap().len(), 7);
+        let bad = String::from_utf8_lossy(cfg).replacen("RECLAIM", "RECLAIMX", 1);
+        let err = parse(bad.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("RECLAIMX"), "{err}");
+    }
+
+    #[test]
+    fn process_file_defaults_like_runc() {
+        let p =
+            parse_process(br#"{"args":["true"],"consoleSize":{"height":25,"width":80}}"#).unwrap();
+        assert_eq!((p.user().uid(), p.user().gid()), (0, 0));
+        assert_eq!(p.cwd(), Path::new("/"));
+        assert!(parse_process(b"[]").is_err());
     }
 
     #[test]

@@ -390,3 +390,60 @@ pub fn loopback_up() -> Result<(), Errno> {
     // SAFETY: as above; the kernel only reads `req`.
     Errno::result(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) }).map(drop)
 }
+
+/// Set every signal's disposition back to `SIG_DFL` (all but SIGKILL and
+/// SIGSTOP, real-time ones included). Ignored dispositions survive
+/// `execve`; the Rust runtime ignores SIGPIPE, and a caller's `nohup` or
+/// service manager may ignore SIGHUP or SIGPIPE, none of which a
+/// container's process should inherit. The raw syscall also reaches the
+/// signals glibc reserves for itself (32, 33).
+pub fn reset_signal_dispositions() -> Result<(), Errno> {
+    // The kernel's `struct sigaction`, all zero: SIG_DFL, no flags, empty mask.
+    let dfl = [0u64; 4];
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: `dfl` is a readable, zeroed kernel sigaction (handler
+        // SIG_DFL = 0) at least as large as the kernel's struct; the old
+        // action pointer is null; the size is that of the kernel's sigset_t.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                dfl.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+        Errno::result(ret)?;
+    }
+    Ok(())
+}
+
+/// `struct sched_attr` as `sched_setattr(2)` takes it (with the
+/// utilisation clamps, SCHED_ATTR_SIZE_VER1).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SchedAttr {
+    pub size: u32,
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+    pub util_min: u32,
+    pub util_max: u32,
+}
+
+/// `sched_setattr(0, attr, 0)`: the calling thread's scheduling policy.
+pub fn sched_setattr(attr: &SchedAttr) -> Result<(), Errno> {
+    let mut attr = *attr;
+    attr.size = std::mem::size_of::<SchedAttr>() as u32;
+    // SAFETY: `attr` is a fully initialised sched_attr whose `size` field is
+    // its own size; the kernel only reads it during the call.
+    let ret = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
+    Errno::result(ret).map(drop)
+}

@@ -143,6 +143,23 @@ fn console_target() -> Result<OwnedFd, TtyError> {
     }
 }
 
+/// Give the pty on stdin (the slave [`setup_terminal`] made) to the process
+/// user `uid`, keeping its group (devpts' `gid=5`, tty), as runc does: a
+/// non-root process could not otherwise use its own terminal.
+pub fn give_to(uid: u32) -> Result<(), TtyError> {
+    if uid == 0 {
+        // Made by the container's root: already its owner.
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    nix::unistd::fchown(
+        std::os::fd::AsFd::as_fd(&stdin),
+        Some(nix::unistd::Uid::from_raw(uid)),
+        None,
+    )
+    .map_err(sys("give the pty to the process user"))
+}
+
 /// A connected socket pair standing in for `--console-socket` when ferry
 /// bridges the terminal itself: (our end, the init's end).
 pub fn console_pair() -> Result<(OwnedFd, OwnedFd), TtyError> {

@@ -495,3 +495,216 @@ fn stdin_is_passed_through() {
     assert!(o.success(), "{}", o.describe());
     assert_eq!(o.stdout, "got: line from stdin\n");
 }
+
+/// Spawn-time setup of a caller that ignores SIGPIPE and SIGHUP (as
+/// `nohup` and service managers do) and blocks SIGUSR1: all three survive
+/// `execve` into ferry.
+fn ignoring_caller(cmd: &mut std::process::Command) {
+    use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, signal, sigprocmask};
+    use std::os::unix::process::CommandExt;
+    // SAFETY (test): runs in the forked child before exec; only changes
+    // signal dispositions and the mask, both async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            signal(Signal::SIGPIPE, SigHandler::SigIgn)?;
+            signal(Signal::SIGHUP, SigHandler::SigIgn)?;
+            let mut set = SigSet::empty();
+            set.add(Signal::SIGUSR1);
+            sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
+            Ok(())
+        });
+    }
+}
+
+/// The script that reports what a container process got: ignored and
+/// blocked signals, and how `yes` ends when its reader goes away (killed
+/// by SIGPIPE: 141; SIGPIPE ignored: an EPIPE error exit).
+const SIGNAL_REPORT: &str = "grep -E '^Sig(Ign|Blk)' /proc/self/status; \
+    { { yes; echo yes-exit=$? >&3; } | head -1 >/dev/null; } 3>&1";
+
+fn assert_default_signals(what: &str, report: &str) {
+    let st = parse_status(report);
+    assert_eq!(hex_field(&st, "SigIgn"), 0, "{what}: {report}");
+    assert_eq!(hex_field(&st, "SigBlk"), 0, "{what}: {report}");
+    assert!(
+        report.contains("yes-exit=141"),
+        "{what}: yes was not killed by SIGPIPE: {report}"
+    );
+}
+
+#[test]
+fn run_resets_signals_a_caller_ignored() {
+    require_root!();
+    let mut b = Bundle::new("sigreset-run");
+    b.sh(SIGNAL_REPORT);
+    let args = ["run", "--bundle", b.dir_str(), &b.id];
+    let out = b.spawn_with(&args, ignoring_caller).wait(TIMEOUT);
+    assert!(out.success(), "{}", out.describe());
+    assert_default_signals("run", &out.stdout);
+}
+
+#[test]
+fn create_and_exec_reset_signals_a_caller_ignored() {
+    require_root!();
+    let mut b = Bundle::new("sigreset-exec");
+    b.sh(&format!("{SIGNAL_REPORT}; echo report-done; sleep 30"));
+    let args = ["create", "--bundle", b.dir_str(), &b.id];
+    let create = b.spawn_with(&args, ignoring_caller).wait(TIMEOUT);
+    assert!(create.success(), "{}", create.describe());
+    b.start();
+    let mut report = String::new();
+    wait_until(TIMEOUT, || {
+        report = create.stdout_now();
+        report.contains("report-done")
+    });
+    assert!(report.contains("report-done"), "no report: {report:?}");
+    assert_default_signals("create", &report);
+    let exec = b
+        .spawn_with(&["exec", &b.id, "sh", "-c", SIGNAL_REPORT], ignoring_caller)
+        .wait(TIMEOUT);
+    assert!(exec.success(), "{}", exec.describe());
+    assert_default_signals("exec", &exec.stdout);
+}
+
+#[test]
+fn home_comes_from_the_container_passwd() {
+    require_root!();
+    let mut b = Bundle::new("home");
+    fs::write(
+        b.rootfs().join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nweb:x:33:33::/var/www:/bin/sh\n",
+    )
+    .unwrap();
+    b.set("/process/env", json!(["PATH=/bin:/usr/bin"]));
+    b.set("/process/user", json!({"uid": 33, "gid": 33}));
+    b.args(&["sh", "-c", "echo HOME=$HOME; sleep 30"]);
+    let create = b.create(&[]);
+    b.start();
+    assert!(
+        wait_until(TIMEOUT, || create.stdout_now().contains("HOME=")),
+        "no output: {}",
+        create.stdout_now()
+    );
+    assert_eq!(create.stdout_now(), "HOME=/var/www\n");
+    // exec: the exec'd user's home; a uid without an entry gets /.
+    for (user, want) in [("0", "HOME=/root\n"), ("1234", "HOME=/\n")] {
+        let o = b.ferry(&["exec", "--user", user, &b.id, "sh", "-c", "echo HOME=$HOME"]);
+        assert!(o.success(), "{}", o.describe());
+        assert_eq!(o.stdout, want, "--user {user}");
+    }
+    // A HOME the config (or exec --env) gives is kept.
+    let o = b.ferry(&[
+        "exec",
+        "--env",
+        "HOME=/x",
+        &b.id,
+        "sh",
+        "-c",
+        "echo HOME=$HOME",
+    ]);
+    assert_eq!(o.stdout, "HOME=/x\n", "{}", o.describe());
+}
+
+#[test]
+fn home_from_a_passwd_that_is_a_fifo_does_not_hang() {
+    require_root!();
+    let mut b = Bundle::new("homefifo");
+    let passwd = b.rootfs().join("etc/passwd");
+    fs::remove_file(&passwd).unwrap();
+    nix::unistd::mkfifo(&passwd, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    b.set("/process/env", json!(["PATH=/bin:/usr/bin"]));
+    assert_eq!(b.output("echo HOME=$HOME"), "HOME=/\n");
+}
+
+#[test]
+fn missing_cwd_is_created_like_runc() {
+    require_root!();
+    let mut b = Bundle::new("mkcwd");
+    b.readonly_root(true);
+    b.set("/process/cwd", json!("/work/a/b"));
+    b.set(
+        "/process/user",
+        json!({"uid": 1000, "gid": 1000, "umask": 63}),
+    );
+    let out = b.output("pwd; stat -c '%a %u %g' /work /work/a /work/a/b");
+    // runc: MkdirAll(cwd, 0755) as the container's root, before / is read-only.
+    assert_eq!(out, "/work/a/b\n755 0 0\n755 0 0\n755 0 0\n");
+}
+
+#[test]
+fn exec_into_a_cwd_only_the_process_user_may_enter() {
+    require_root!();
+    // runc's "exec --user with no access to cwd": /root belongs to the
+    // container's user 42, mode 0700; root without CAP_DAC_OVERRIDE can
+    // enter it only while ferry still holds every capability.
+    let mut b = Bundle::new("cwdperm");
+    let root_dir = b.rootfs().join("root");
+    fs::create_dir_all(&root_dir).unwrap();
+    std::os::unix::fs::chown(&root_dir, Some(42), Some(42)).unwrap();
+    fs::set_permissions(
+        &root_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    b.set("/process/cwd", json!("/root"));
+    b.set("/process/user", json!({"uid": 42, "gid": 42}));
+    b.args(&["sleep", "30"]);
+    b.create(&[]);
+    b.start();
+    let o = b.ferry(&["exec", "--user", "0", &b.id, "sh", "-c", "pwd; id -u"]);
+    assert!(o.success(), "{}", o.describe());
+    assert_eq!(o.stdout, "/root\n0\n");
+    let o = b.ferry(&["exec", &b.id, "pwd"]);
+    assert_eq!(o.stdout, "/root\n", "{}", o.describe());
+}
+
+/// The policy (field 41) and nice value (field 19) in a /proc/PID/stat line.
+fn policy_and_nice(stat: &str) -> (String, String) {
+    let after_comm = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    // Fields after the comm start at 3 (state).
+    (fields[41 - 3].to_string(), fields[19 - 3].to_string())
+}
+
+#[test]
+fn scheduler_is_applied_with_the_spec_flag_names() {
+    require_root!();
+    let mut b = Bundle::new("sched");
+    b.set(
+        "/process/scheduler",
+        json!({"policy": "SCHED_BATCH", "nice": 7,
+               "flags": ["SCHED_FLAG_RESET_ON_FORK"]}),
+    );
+    b.args(&["sh", "-c", "cat /proc/$$/stat; sleep 30"]);
+    let create = b.create(&[]);
+    b.start();
+    assert!(wait_until(TIMEOUT, || create.stdout_now().contains(')')));
+    // SCHED_BATCH is 3.
+    assert_eq!(
+        policy_and_nice(&create.stdout_now()),
+        ("3".to_string(), "7".to_string()),
+        "{}",
+        create.stdout_now()
+    );
+    // exec --process: a process file without `user` or `cwd` (runc's
+    // defaults: uid 0, gid 0, /), SCHED_IDLE (5), a spec flag name.
+    let p = b.path("process.json");
+    let process = json!({
+        "args": ["sh", "-c", "id -u; id -g; pwd; cat /proc/$$/stat"],
+        "env": ["PATH=/bin:/usr/bin"],
+        "scheduler": {"policy": "SCHED_IDLE", "flags": ["SCHED_FLAG_DL_OVERRUN"]}
+    });
+    fs::write(&p, serde_json::to_vec(&process).unwrap()).unwrap();
+    let o = b.ferry(&["exec", "--process", p.to_str().unwrap(), &b.id]);
+    assert!(o.success(), "{}", o.describe());
+    let mut lines = o.stdout.lines();
+    assert_eq!(lines.next(), Some("0"));
+    assert_eq!(lines.next(), Some("0"));
+    assert_eq!(lines.next(), Some("/"));
+    assert_eq!(
+        policy_and_nice(lines.next().unwrap()).0,
+        "5",
+        "{}",
+        o.describe()
+    );
+}

@@ -154,3 +154,45 @@ fn foreground_run_with_terminal_proxies_output() {
     assert_eq!(o.code(), 4, "{}", o.describe());
     assert!(o.stdout.contains("isatty"), "{}", o.describe());
 }
+
+#[test]
+fn pty_belongs_to_the_process_user() {
+    require_root!();
+    // runc: the pty of a non-root process is owned by its uid, group tty (5).
+    let mut b = Bundle::new("ptyowner");
+    b.set("/process/terminal", json!(true));
+    b.set("/process/user", json!({"uid": 1000, "gid": 1000}));
+    b.sh("stat -c 'owner=%u:%g' $(tty); echo done-marker");
+    let sock = b.path("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let receiver =
+        std::thread::spawn(move || receive_console_fd(listener, Duration::from_secs(15)));
+    b.create(&["--console-socket", sock.to_str().unwrap()]);
+    let master = receiver.join().unwrap().unwrap_or_else(|e| panic!("{e}"));
+    b.start();
+    let out = read_pty_until(master, Duration::from_secs(10), |s| {
+        s.contains("done-marker")
+    });
+    assert!(out.contains("owner=1000:5"), "pty owner: {out:?}");
+}
+
+#[test]
+fn foreground_exec_with_tty_bridges_the_terminal() {
+    require_root!();
+    let mut b = Bundle::new("exectty");
+    b.set("/process/user", json!({"uid": 1000, "gid": 1000}));
+    b.args(&["sleep", "30"]);
+    b.create(&[]);
+    b.start();
+    let o = b.ferry(&[
+        "exec",
+        "-t",
+        &b.id,
+        "sh",
+        "-c",
+        "[ -t 0 ] && [ -t 1 ] && echo isatty; stat -c 'owner=%u' $(tty); exit 5",
+    ]);
+    assert_eq!(o.code(), 5, "{}", o.describe());
+    assert!(o.stdout.contains("isatty"), "{}", o.describe());
+    assert!(o.stdout.contains("owner=1000"), "{}", o.describe());
+}

@@ -27,11 +27,21 @@ pub fn exec(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
     let process = build_process(o, &state.bundle)?;
     config::check_user(process.user())?;
     crate::process::finalize::lsm_labels(&process).check()?;
-    let console_socket = o.console_socket.as_deref().map(connect).transpose()?;
+    let mut console_socket = o.console_socket.as_deref().map(connect).transpose()?;
     let set = if o.detach {
         None
     } else {
         Some(block_signals()?)
+    };
+    // `exec -t` in the foreground without a console socket: ferry takes
+    // the pty master itself and bridges the caller's terminal, as `run`.
+    let bridge = console_socket.is_none() && set.is_some() && process.terminal() == Some(true);
+    let bridge_end = if bridge {
+        let (ours, theirs) = crate::tty::console_pair()?;
+        console_socket = Some(theirs);
+        Some(ours)
+    } else {
+        None
     };
     // The container's seccomp profile applies to exec'd processes too, as in runc.
     let spec = config::load(&state.bundle)?;
@@ -46,12 +56,20 @@ pub fn exec(g: &GlobalOpts, o: &ExecOpts) -> Result<i32> {
         seccomp: seccomp.as_ref(),
     };
     let pid = join::spawn(&plan)?;
+    drop(plan);
+    let master = bridge_end
+        .map(|sock| crate::tty::recv_master(&sock))
+        .transpose()
+        .inspect_err(|_| {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        })?;
     if let Some(pid_file) = &o.pid_file {
         write_pid_file(pid_file, pid)?;
     }
-    match set {
-        None => Ok(0),
-        Some(set) => forward_until_exit(&set, pid),
+    match (set, master) {
+        (None, _) => Ok(0),
+        (Some(set), Some(master)) => Ok(crate::tty::bridge(&master, &set, pid)?),
+        (Some(set), None) => forward_until_exit(&set, pid),
     }
 }
 
@@ -62,7 +80,7 @@ fn build_process(o: &ExecOpts, bundle: &std::path::Path) -> Result<Process> {
         Some(file) => {
             let data = std::fs::read(file)
                 .with_context(|| format!("read process file {}", file.display()))?;
-            serde_json::from_slice(&data)
+            config::parse_process(&data)
                 .with_context(|| format!("invalid process file {}", file.display()))?
         }
         None => {

@@ -48,8 +48,16 @@ pub fn prepare(
 ) -> Result<Target, InitError> {
     let nnp = process.no_new_privileges().unwrap_or(false);
     set_rlimits(process)?;
+    set_scheduler(process)?;
     let caps = CapSets::from_spec(process.capabilities().as_ref())?;
     let cwd = open_cwd(process)?;
+    // As runc: enter the cwd while still root with every capability; a
+    // directory only the process user may enter is entered after the switch.
+    let cwd_later = enter_cwd(&cwd, process, true)?;
+    let env = with_home(
+        process.env().clone().unwrap_or_default(),
+        process.user().uid(),
+    );
     lsm_labels(process).apply_on_exec()?;
     if !nnp && let Some(step) = seccomp {
         load_seccomp(step)?;
@@ -57,12 +65,13 @@ pub fn prepare(
     caps.drop_bounding()?;
     switch_user(process)?;
     caps.apply()?;
-    nix::unistd::fchdir(&cwd).map_err(sys(format!("chdir to {}", process.cwd().display())))?;
+    if cwd_later {
+        enter_cwd(&cwd, process, false)?;
+    }
     drop(cwd);
     // The cwd must be reachable from the container's root (CVE-2024-21626).
     nix::unistd::getcwd().map_err(|_| InitError::Cwd(process.cwd().display().to_string()))?;
 
-    let env = process.env().clone().unwrap_or_default();
     let args = process.args().clone().unwrap_or_default();
     let path = exec::lookup(args.first().map(String::as_str).unwrap_or(""), &env)
         .map_err(InitError::Exec)?;
@@ -154,6 +163,145 @@ fn open_cwd(process: &Process) -> Result<OwnedFd, InitError> {
         .map_err(|_| bad())
 }
 
+/// `fchdir` to the opened cwd. On the `first` try, a permission error is
+/// not final: returns true when it must be tried again after the user
+/// switch (the process user may enter what root without
+/// CAP_DAC_OVERRIDE, or root in a user namespace, may not).
+fn enter_cwd(cwd: &OwnedFd, process: &Process, first: bool) -> Result<bool, InitError> {
+    match nix::unistd::fchdir(cwd) {
+        Ok(()) => Ok(false),
+        Err(nix::Error::EACCES | nix::Error::EPERM) if first => Ok(true),
+        Err(e) => Err(sys(format!("chdir to {}", process.cwd().display()))(e)),
+    }
+}
+
+/// Create a missing cwd (and its parents) inside the container's root,
+/// mode 0755 owned by the container's root, as runc and crun do. Called by
+/// the init after `pivot_root` and before `/` may become read-only.
+pub fn create_cwd(process: &Process) -> Result<(), InitError> {
+    let cwd = process.cwd();
+    if !cwd.is_absolute() {
+        return Err(InitError::Cwd(cwd.display().to_string()));
+    }
+    let root = Root::open(Path::new("/")).map_err(sys("open /"))?;
+    root.mkdir_all(cwd, nix::sys::stat::Mode::from_bits_truncate(0o755))
+        .map_err(sys(format!("create cwd {}", cwd.display())))?;
+    Ok(())
+}
+
+/// `env` with `HOME` set as runc sets it when the config gives none (or an
+/// empty one): the home of `uid` in the container's `/etc/passwd`, else `/`.
+fn with_home(mut env: Vec<String>, uid: u32) -> Vec<String> {
+    let has_home = env
+        .iter()
+        .any(|e| e.strip_prefix("HOME=").is_some_and(|h| !h.is_empty()));
+    if has_home {
+        return env;
+    }
+    env.retain(|e| !e.starts_with("HOME="));
+    let home = read_passwd()
+        .and_then(|text| home_of(&text, uid))
+        .unwrap_or_else(|| "/".to_string());
+    env.push(format!("HOME={home}"));
+    env
+}
+
+/// The container's `/etc/passwd`, resolved inside its root (no symlink
+/// leads out of it, no magic link), only if it is a regular file (a FIFO
+/// would block, a device might never end), at most 4 MiB of it.
+fn read_passwd() -> Option<String> {
+    use std::io::Read;
+    let root = Root::open(Path::new("/")).ok()?;
+    let fd = root
+        .open_in(
+            Path::new("/etc/passwd"),
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
+        )
+        .ok()?;
+    let file = std::fs::File::from(fd);
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = Vec::new();
+    file.take(4 << 20).read_to_end(&mut text).ok()?;
+    Some(String::from_utf8_lossy(&text).into_owned())
+}
+
+/// The home directory of the first passwd entry with `uid` (non-empty).
+fn home_of(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        let (Some(id), Some(home)) = (fields.get(2), fields.get(5)) else {
+            return None;
+        };
+        (id.parse::<u32>().ok() == Some(uid) && !home.is_empty()).then(|| home.to_string())
+    })
+}
+
+/// Apply `process.scheduler` with `sched_setattr`, as runc does.
+fn set_scheduler(process: &Process) -> Result<(), InitError> {
+    let Some(sched) = process.scheduler() else {
+        return Ok(());
+    };
+    let attr = sched_attr(sched);
+    syscall::sched_setattr(&attr).map_err(sys(format!("set scheduler {}", sched.policy())))
+}
+
+/// The kernel's `sched_attr` for a spec scheduler.
+fn sched_attr(sched: &oci_spec::runtime::Scheduler) -> syscall::SchedAttr {
+    use oci_spec::runtime::{LinuxSchedulerFlag as F, LinuxSchedulerPolicy as P};
+    let policy = match sched.policy() {
+        P::SchedOther => libc::SCHED_OTHER,
+        P::SchedFifo => libc::SCHED_FIFO,
+        P::SchedRr => libc::SCHED_RR,
+        P::SchedBatch => libc::SCHED_BATCH,
+        // Never implemented by Linux: the kernel refuses it with EINVAL.
+        P::SchedIso => 4,
+        P::SchedIdle => libc::SCHED_IDLE,
+        P::SchedDeadline => 6,
+    };
+    let flags = sched.flags().iter().flatten().fold(0u64, |acc, f| {
+        acc | match f {
+            F::SchedResetOnFork => 0x01,
+            F::SchedFlagReclaim => 0x02,
+            F::SchedFlagDLOverrun => 0x04,
+            F::SchedFlagKeepPolicy => 0x08,
+            F::SchedFlagKeepParams => 0x10,
+            F::SchedFlagUtilClampMin => 0x20,
+            F::SchedFlagUtilClampMax => 0x40,
+        }
+    });
+    syscall::SchedAttr {
+        policy: policy as u32,
+        flags,
+        nice: sched.nice().unwrap_or(0),
+        // A negative priority becomes one the kernel refuses (EINVAL).
+        priority: sched.priority().unwrap_or(0) as u32,
+        runtime: sched.runtime().unwrap_or(0),
+        deadline: sched.deadline().unwrap_or(0),
+        period: sched.period().unwrap_or(0),
+        ..Default::default()
+    }
+}
+
+/// `process.consoleSize` as the kernel's (rows, columns); sizes beyond
+/// what a winsize holds become its largest (not truncated to a small one).
+pub fn console_size(process: &Process) -> Option<(u16, u16)> {
+    let clamp = |n: u64| u16::try_from(n).unwrap_or(u16::MAX);
+    process
+        .console_size()
+        .as_ref()
+        .map(|b| (clamp(b.height()), clamp(b.width())))
+}
+
+/// Right before `execve`: every signal back to its default disposition and
+/// none blocked, whatever ferry or its caller ignored or blocked.
+pub fn reset_signals() -> Result<(), InitError> {
+    syscall::reset_signal_dispositions().map_err(sys("reset signal dispositions"))?;
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .map_err(sys("reset signal mask"))
+}
+
 /// setgroups, setresgid, setresuid, keeping the permitted capabilities.
 fn switch_user(process: &Process) -> Result<(), InitError> {
     let user = process.user();
@@ -194,4 +342,38 @@ pub fn lsm_labels(process: &Process) -> crate::lsm::Labels<'_> {
         process.apparmor_profile().as_deref(),
         process.selinux_label().as_deref(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_is_the_first_entry_of_the_uid() {
+        let passwd = "root:x:0:0:root:/root:/bin/sh\nbad line\nweb::33:33::/var/www:\n\
+                      dup:x:33:33::/other:\nnohome:x:7:7:::\n";
+        assert_eq!(home_of(passwd, 0).as_deref(), Some("/root"));
+        assert_eq!(home_of(passwd, 33).as_deref(), Some("/var/www"));
+        assert_eq!(home_of(passwd, 7), None);
+        assert_eq!(home_of(passwd, 99), None);
+    }
+
+    #[test]
+    fn a_given_home_is_kept() {
+        let env = vec!["HOME=/x".to_string(), "A=b".to_string()];
+        assert_eq!(with_home(env.clone(), 0), env);
+    }
+
+    #[test]
+    fn scheduler_flags_become_kernel_bits() {
+        let sched: oci_spec::runtime::Scheduler = serde_json::from_value(serde_json::json!({
+            "policy": "SCHED_BATCH", "nice": 5,
+            "flags": ["SCHED_RESET_ON_FORK", "SCHED_FLAG_UTIL_CLAMP_MAX"]
+        }))
+        .unwrap();
+        let attr = sched_attr(&sched);
+        assert_eq!(attr.policy, libc::SCHED_BATCH as u32);
+        assert_eq!(attr.flags, 0x41);
+        assert_eq!(attr.nice, 5);
+    }
 }

@@ -140,16 +140,15 @@ fn setup_and_exec(
         &hook_state("creating"),
     )?;
     rootfs::enter(&rplan)?;
+    finalize::create_cwd(process)?;
     if process.terminal().unwrap_or(false) {
         let socket = plan
             .console_socket
             .as_ref()
             .ok_or(TtyError::NoConsoleSocket)?;
-        let size = process
-            .console_size()
-            .as_ref()
-            .map(|b| (b.height() as u16, b.width() as u16));
+        let size = finalize::console_size(process);
         tty::setup_terminal(socket, size, true)?;
+        tty::give_to(process.user().uid())?;
     }
     rootfs::finish(&rplan, prepared)?;
     let ours: Vec<RawFd> = [
@@ -193,6 +192,7 @@ fn setup_and_exec(
         syscall::exit_now(1);
     }
     drop(fd_dir);
+    finalize::reset_signals()?;
     finalize::exec(&target)
 }
 

@@ -151,12 +151,9 @@ fn child(
             .console_socket
             .as_ref()
             .ok_or(TtyError::NoConsoleSocket)?;
-        let size = plan
-            .process
-            .console_size()
-            .as_ref()
-            .map(|b| (b.height() as u16, b.width() as u16));
+        let size = finalize::console_size(plan.process);
         tty::setup_terminal(socket, size, false)?;
+        tty::give_to(plan.process.user().uid())?;
     }
     let mut ours: Vec<RawFd> = vec![sock.as_raw_fd()];
     ours.extend(plan.console_socket.as_ref().map(|s| s.as_raw_fd()));
@@ -176,5 +173,6 @@ fn child(
         plan.sigmask_reset,
         seccomp.as_ref(),
     )?;
+    finalize::reset_signals()?;
     finalize::exec(&target)
 }

@@ -51,6 +51,8 @@ pub fn prepare(
     let caps = CapSets::from_spec(process.capabilities().as_ref())?;
     let cwd = open_cwd(process)?;
     lsm_labels(process).apply_on_exec()?;
+    // Before any filter, so that this never depends on the profile.
+    pass_preserved_fds(preserve_fds, ours)?;
     if !nnp && let Some(step) = seccomp {
         load_seccomp(step)?;
     }
@@ -76,7 +78,6 @@ pub fn prepare(
     if nnp {
         syscall::set_no_new_privs().map_err(sys("set no_new_privs"))?;
     }
-    pass_preserved_fds(preserve_fds, ours)?;
     if sigmask_reset {
         sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
             .map_err(sys("reset signal mask"))?;

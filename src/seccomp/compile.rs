@@ -52,6 +52,18 @@
 //! denies, and ENOSYS when the default would allow (fail closed), if the
 //! profile lists `SCMP_ARCH_X32`. A call through an ABI the profile does not
 //! list kills the process, like libseccomp's bad-architecture action.
+//!
+//! New syscalls: as runc's `-ENOSYS` stub does, when the default action
+//! denies (anything but allow, log or trace, and not already `ENOSYS`), a
+//! call numbered above the newest syscall the profile names for that ABI
+//! (counting every rule, whatever its action) fails with `ENOSYS` instead,
+//! so that glibc falls back from `clone3`, `faccessat2`, `openat2`,
+//! `close_range` and the like to the older calls, and `syscall(1000)` gets
+//! `ENOSYS` as on a kernel without it. Every such call lands in the last
+//! bucket of its section, whose tail checks it: listed calls pay nothing.
+//! Unlike runc 1.1, which adds the stub only for the ABIs listed in
+//! `architectures`, ferry also adds it for the native ABI when the profile
+//! lists no architecture at all (the native ABI is filtered either way).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -87,6 +99,8 @@ const JMP_JA: u16 = 0x05;
 const JMP_JEQ_K: u16 = 0x15;
 /// `BPF_JMP | BPF_JGE | BPF_K`
 const JMP_JGE_K: u16 = 0x35;
+/// `BPF_JMP | BPF_JGT | BPF_K`
+const JMP_JGT_K: u16 = 0x25;
 /// `BPF_RET | BPF_K`
 const RET_K: u16 = 0x06;
 
@@ -152,12 +166,55 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Compiled, SeccompError> {
         );
         flags &= !libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
     }
-    let program = assemble(default, native, i386, archs)?;
+    let enosys = EnosysAbove::for_profile(spec, default, archs);
+    let program = assemble(default, native, i386, archs, enosys)?;
     Ok(Compiled {
         program,
         flags,
         notify,
     })
+}
+
+/// Per ABI, the number above which calls fail with `ENOSYS` (see the
+/// module docs); `None`: no such check.
+#[derive(Debug, Clone, Copy, Default)]
+struct EnosysAbove {
+    native: Option<u32>,
+    i386: Option<u32>,
+}
+
+impl EnosysAbove {
+    fn for_profile(spec: &LinuxSeccomp, default: Action, archs: &[Arch]) -> EnosysAbove {
+        let allows_new_calls = default.permits()
+            || matches!(default, Action::Trace(_))
+            || default == Action::Errno(libc::ENOSYS as u16);
+        if allows_new_calls {
+            return EnosysAbove::default();
+        }
+        let listed = |abi: &[Arch]| archs.iter().any(|a| abi.contains(a));
+        let native = archs.is_empty() || listed(&[Arch::ScmpArchX86_64, Arch::ScmpArchNative]);
+        EnosysAbove {
+            native: native
+                .then(|| newest_named(spec, syscalls::number))
+                .flatten(),
+            i386: listed(&[Arch::ScmpArchX86])
+                .then(|| newest_named(spec, syscalls_i386::number))
+                .flatten(),
+        }
+    }
+}
+
+/// The highest number, in one ABI's table, of a syscall any rule of the
+/// profile names, whatever its action (as runc counts); `None` when that is
+/// none or only syscall 0, as runc.
+fn newest_named(spec: &LinuxSeccomp, number: fn(&str) -> Option<u32>) -> Option<u32> {
+    spec.syscalls()
+        .iter()
+        .flatten()
+        .flat_map(|entry| entry.names())
+        .filter_map(|name| number(name))
+        .max()
+        .filter(|nr| *nr > 0)
 }
 
 /// Rules per syscall number, for one ABI.
@@ -296,6 +353,7 @@ fn assemble(
     native: Calls,
     i386: Option<Calls>,
     archs: &[Arch],
+    enosys: EnosysAbove,
 ) -> Result<BpfProgram, SeccompError> {
     let mut used: HashSet<u32> = HashSet::from([default.ret()]);
     let native = sections(native, &mut used)?;
@@ -308,11 +366,11 @@ fn assemble(
         _ => return Err(SeccompError::Backend("no free placeholder action".into())),
     };
     let (mut prog, ja) = prologue(default, archs, i386.is_some());
-    emit_section(&mut prog, native, default, ph)?;
+    emit_section(&mut prog, native, default, enosys.native, ph)?;
     if let (Some(section), Some(ja)) = (i386, ja) {
         prog[ja].k = (prog.len() - ja - 1) as u32;
         prog.push(stmt(LD_W_ABS, DATA_NR));
-        emit_section(&mut prog, section, default, ph)?;
+        emit_section(&mut prog, section, default, enosys.i386, ph)?;
     }
     if prog.len() > MAX_INSNS {
         return Err(SeccompError::TooLarge(prog.len()));
@@ -320,11 +378,13 @@ fn assemble(
     Ok(prog)
 }
 
-/// One ABI's dispatch tree and buckets, entered with the syscall number in A.
+/// One ABI's dispatch tree and buckets, entered with the syscall number in A;
+/// calls numbered above `enosys_above` fail with `ENOSYS`.
 fn emit_section(
     prog: &mut BpfProgram,
     all: Section,
     default: Action,
+    enosys_above: Option<u32>,
     ph: Placeholders,
 ) -> Result<(), SeccompError> {
     let size = BUCKET.max(all.len().div_ceil(MAX_BUCKETS));
@@ -343,19 +403,37 @@ fn emit_section(
     if buckets.len() > 1 {
         dispatch(prog, &lows, 0, &mut leaves);
     }
+    let last = buckets.len().saturating_sub(1);
     let mut starts = Vec::with_capacity(buckets.len());
-    for bucket in buckets {
+    for (i, bucket) in buckets.into_iter().enumerate() {
         starts.push(prog.len());
         emit_bucket(prog, bucket, ph)?;
+        if i == last {
+            emit_enosys_above(prog, enosys_above);
+        }
         prog.push(stmt(RET_K, default.ret()));
     }
     if starts.is_empty() {
+        emit_enosys_above(prog, enosys_above);
         prog.push(stmt(RET_K, default.ret()));
     }
     for (pc, i) in leaves {
         prog[pc].k = (starts[i] - pc - 1) as u32;
     }
     Ok(())
+}
+
+/// Where a section's last bucket ends: fail calls numbered above `max`
+/// with `ENOSYS` (a fragment may have left an argument in A: reload the
+/// number). Emits nothing without `max`.
+fn emit_enosys_above(prog: &mut BpfProgram, max: Option<u32>) {
+    if let Some(max) = max {
+        prog.extend([
+            stmt(LD_W_ABS, DATA_NR),
+            jump(JMP_JGT_K, max, 0, 1),
+            stmt(RET_K, Action::Errno(libc::ENOSYS as u16).ret()),
+        ]);
+    }
 }
 
 /// At most this many buckets, so the tree's jumps fit in 8 bits.

@@ -134,16 +134,27 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Compiled, SeccompError> {
     let archs = spec.architectures().as_deref().unwrap_or_default();
     let mut native = Calls::new();
     let mut i386 = archs.contains(&Arch::ScmpArchX86).then(Calls::new);
+    let (mut newest, mut newest_i386) = Newest::wanted(default, archs);
     for entry in spec.syscalls().iter().flatten() {
         let action = Action::from_spec(entry.action(), entry.errno_ret())?;
         let rules = condition_sets(entry.args().as_deref().unwrap_or_default())?;
-        if action == default {
+        // Dropped, but runc counts its names for the newest syscall.
+        let keep = action != default;
+        if !keep && !newest.wanted && !newest_i386.wanted {
             continue;
         }
         for name in entry.names() {
-            add(&mut native, syscalls::number(name), name, action, &rules);
+            let nr = syscalls::number(name);
+            newest.see(nr);
+            if keep {
+                add(&mut native, nr, name, action, &rules);
+            }
             if let Some(calls) = i386.as_mut() {
-                add(calls, syscalls_i386::number(name), name, action, &rules);
+                let nr = syscalls_i386::number(name);
+                newest_i386.see(nr);
+                if keep {
+                    add(calls, nr, name, action, &rules);
+                }
             }
         }
     }
@@ -166,7 +177,10 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Compiled, SeccompError> {
         );
         flags &= !libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
     }
-    let enosys = EnosysAbove::for_profile(spec, default, archs);
+    let enosys = EnosysAbove {
+        native: newest.above(),
+        i386: newest_i386.above(),
+    };
     let program = assemble(default, native, i386, archs, enosys)?;
     Ok(Compiled {
         program,
@@ -183,38 +197,43 @@ struct EnosysAbove {
     i386: Option<u32>,
 }
 
-impl EnosysAbove {
-    fn for_profile(spec: &LinuxSeccomp, default: Action, archs: &[Arch]) -> EnosysAbove {
-        let allows_new_calls = default.permits()
-            || matches!(default, Action::Trace(_))
-            || default == Action::Errno(libc::ENOSYS as u16);
-        if allows_new_calls {
-            return EnosysAbove::default();
-        }
-        let listed = |abi: &[Arch]| archs.iter().any(|a| abi.contains(a));
-        let native = archs.is_empty() || listed(&[Arch::ScmpArchX86_64, Arch::ScmpArchNative]);
-        EnosysAbove {
-            native: native
-                .then(|| newest_named(spec, syscalls::number))
-                .flatten(),
-            i386: listed(&[Arch::ScmpArchX86])
-                .then(|| newest_named(spec, syscalls_i386::number))
-                .flatten(),
-        }
-    }
+/// For one ABI: whether calls newer than the profile get `ENOSYS`, and the
+/// newest syscall the profile names so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Newest {
+    wanted: bool,
+    max: Option<u32>,
 }
 
-/// The highest number, in one ABI's table, of a syscall any rule of the
-/// profile names, whatever its action (as runc counts); `None` when that is
-/// none or only syscall 0, as runc.
-fn newest_named(spec: &LinuxSeccomp, number: fn(&str) -> Option<u32>) -> Option<u32> {
-    spec.syscalls()
-        .iter()
-        .flatten()
-        .flat_map(|entry| entry.names())
-        .filter_map(|name| number(name))
-        .max()
-        .filter(|nr| *nr > 0)
+impl Newest {
+    /// Whether the native and the i386 ABI want the check: the default must
+    /// deny (not allow, log or trace, and not already `ENOSYS`), and the ABI
+    /// be listed (the native one also when nothing is).
+    fn wanted(default: Action, archs: &[Arch]) -> (Newest, Newest) {
+        let denies = !(default.permits()
+            || matches!(default, Action::Trace(_))
+            || default == Action::Errno(libc::ENOSYS as u16));
+        let listed = |abi: &[Arch]| archs.iter().any(|a| abi.contains(a));
+        let native = archs.is_empty() || listed(&[Arch::ScmpArchX86_64, Arch::ScmpArchNative]);
+        let abi = |wanted: bool| Newest {
+            wanted: denies && wanted,
+            max: None,
+        };
+        (abi(native), abi(listed(&[Arch::ScmpArchX86])))
+    }
+
+    /// Count a named syscall (`None`: unknown in this ABI).
+    fn see(&mut self, nr: Option<u32>) {
+        if self.wanted {
+            self.max = self.max.max(nr);
+        }
+    }
+
+    /// The number above which calls get `ENOSYS`; none when the profile
+    /// names no syscall of this ABI but 0, as runc.
+    fn above(self) -> Option<u32> {
+        self.max.filter(|nr| *nr > 0)
+    }
 }
 
 /// Rules per syscall number, for one ABI.

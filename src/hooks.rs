@@ -15,7 +15,7 @@ use crate::syscall;
 /// Errors of a hook.
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
-    #[error("{kind} hook {path}: {msg}")]
+    #[error("error running {kind} hook {path}: {msg}")]
     Failed {
         kind: &'static str,
         path: String,
@@ -85,9 +85,31 @@ fn run_one(kind: &'static str, hook: &Hook, state: &str) -> Result<(), HookError
         }
     };
     if !status.success() {
-        return Err(fail(format!("exited with {status}")));
+        return Err(fail(format!(
+            "error running hook: {}",
+            how_it_ended(status)
+        )));
     }
     Ok(())
+}
+
+/// How a failed hook ended, in runc's words: "exit status 3", "killed by
+/// signal SIGSYS (bad system call)".
+fn how_it_ended(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(sig)) => {
+            let name = nix::sys::signal::Signal::try_from(sig)
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_else(|_| format!("{sig}"));
+            format!(
+                "killed by signal {name} ({})",
+                syscall::signal_description(sig)
+            )
+        }
+        (None, None) => status.to_string(),
+    }
 }
 
 /// Wait up to `limit` for `pid` to exit, without reaping it.

@@ -68,7 +68,7 @@ fn blocked_mkdir_gets_the_asked_errno() {
 /// `exit(errno)`: 0 when it made the directory.
 fn put_i386_probe(rootfs: &Path) {
     const BASE: u32 = 0x0804_8000;
-    const CODE: u32 = 52 + 32; // after the ELF and program headers
+    const CODE: u32 = 52 + 32;
     let path = b"/tmp/i386-probe\0";
     let mut code = Vec::new();
     let path_at = BASE + CODE + 28;
@@ -84,6 +84,14 @@ fn put_i386_probe(rootfs: &Path) {
     code.extend([0xcd, 0x80]);
     assert_eq!(code.len(), 28);
     code.extend(path);
+    put_i386_program(rootfs, "i386probe", code);
+}
+
+/// A static i386 program `/NAME` in `rootfs` whose code (loaded at
+/// `0x0804_8054`, right after the headers) is `code`.
+fn put_i386_program(rootfs: &Path, name: &str, code: Vec<u8>) {
+    const BASE: u32 = 0x0804_8000;
+    const CODE: u32 = 52 + 32; // after the ELF and program headers
     let size = CODE + code.len() as u32;
     let mut elf = b"\x7fELF\x01\x01\x01".to_vec();
     elf.resize(16, 0);
@@ -100,7 +108,7 @@ fn put_i386_probe(rootfs: &Path) {
         elf.extend(word.to_le_bytes()); // PT_LOAD, R+X
     }
     elf.extend(code);
-    let probe = rootfs.join("i386probe");
+    let probe = rootfs.join(name);
     std::fs::write(&probe, elf).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -399,7 +407,9 @@ fn unreachable_agent_fails_create_and_leaves_nothing() {
                "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
     );
     let o = b.ferry(&["create", "--bundle", b.dir_str(), &b.id]);
-    o.assert_clean_error(Some("/nonexistent/agent.sock"));
+    o.assert_clean_error(Some(
+        "failed to connect with seccomp agent at /nonexistent/agent.sock",
+    ));
     b.assert_state_root_empty();
 }
 
@@ -542,4 +552,209 @@ fn exec_processes_get_the_containers_filter() {
     let o = b.run_ok(&["exec", &b.id, "grep", "^Seccomp", "/proc/self/status"]);
     assert_one_filter(&o.stdout);
     b.run_ok(&["kill", &b.id, "KILL"]);
+}
+
+// ---------------------------------------------------------------------------
+// Old profiles: newer syscalls fail with ENOSYS, as under runc
+// ---------------------------------------------------------------------------
+
+/// Calls each syscall with garbage arguments and prints `name=ERRNO`; then
+/// `pthread_create` (glibc tries clone3 first and falls back to clone only
+/// on ENOSYS).
+const NEW_CALLS_PROBE: &str = r#"
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static void *thread(void *arg) { return arg; }
+
+static void try(const char *name, long nr) {
+    errno = 0;
+    long r = syscall(nr, -1L, 0L, 0L, 0L, 0L, 0L);
+    printf("%s=%s\n", name, r == -1 ? strerrorname_np(errno) : "ok");
+}
+
+int main(void) {
+    try("s1000", 1000);
+    try("clone3", SYS_clone3);
+    try("close_range", SYS_close_range);
+    try("openat2", SYS_openat2);
+    try("faccessat2", SYS_faccessat2);
+    try("add_key", SYS_add_key);
+    pthread_t t;
+    int e = pthread_create(&t, NULL, thread, NULL);
+    if (e == 0)
+        e = pthread_join(t, NULL);
+    printf("pthread=%s\n", e ? strerrorname_np(e) : "ok");
+    return 0;
+}
+"#;
+
+/// What [`NEW_CALLS_PROBE`] prints under an old profile: ENOSYS for what
+/// is newer than the profile, EPERM (the default) for an older call it does
+/// not name (`add_key`), and threads work.
+const OLD_PROFILE_ANSWERS: &str = "s1000=ENOSYS\nclone3=ENOSYS\nclose_range=ENOSYS\n\
+    openat2=ENOSYS\nfaccessat2=ENOSYS\nadd_key=EPERM\npthread=ok\n";
+
+/// [`NEW_CALLS_PROBE`], built once with `cc -static`.
+fn new_calls_probe() -> &'static Path {
+    static PROBE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PROBE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("ferry-sc-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let src = dir.join("probe.c");
+        std::fs::write(&src, NEW_CALLS_PROBE).unwrap();
+        let bin = dir.join("probe");
+        let out = std::process::Command::new("cc")
+            .args(["-static", "-O2", "-pthread", "-o"])
+            .arg(&bin)
+            .arg(&src)
+            .output()
+            .expect("run cc (the Rust toolchain needs it)");
+        assert!(
+            out.status.success(),
+            "cc -static failed (libc6-dev has libc.a):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        bin
+    })
+}
+
+/// Podman's profile made old: EPERM by default (no `defaultErrnoRet`) and
+/// no syscall newer than `rseq` (x86_64 334), like the Docker and
+/// Kubernetes profiles of 2019 to 2021.
+fn old_profile(b: &Bundle) -> Option<Value> {
+    let mut p = podman_profile(b)?;
+    p.as_object_mut()?.remove("defaultErrnoRet");
+    let old = |name: &Value| {
+        name.as_str()
+            .and_then(ferry::seccomp::syscalls::number)
+            .is_none_or(|nr| nr <= 334)
+    };
+    let entries = p["syscalls"].as_array_mut()?;
+    for entry in entries.iter_mut() {
+        entry["names"].as_array_mut()?.retain(old);
+    }
+    entries.retain(|e| e["names"].as_array().is_some_and(|n| !n.is_empty()));
+    Some(p)
+}
+
+/// A container under an old profile starts with and without
+/// `noNewPrivileges` (ferry's own fd clean-up no longer runs under the
+/// filter), keeps none of ferry's fds, and its process sees ENOSYS for
+/// syscalls newer than the profile, so glibc's fallbacks work.
+#[test]
+fn old_profiles_give_enosys_for_newer_calls_and_containers_start() {
+    require_root!();
+    for nnp in [false, true] {
+        let mut b = bundle("sc-oldprof", "/probe && ls /proc/self/fd", json!(null));
+        let Some(profile) = old_profile(&b) else {
+            common::skip("this test: /usr/share/containers/seccomp.json missing");
+            return;
+        };
+        b.set("/linux/seccomp", profile);
+        b.set("/process/noNewPrivileges", json!(nnp));
+        std::fs::copy(new_calls_probe(), b.rootfs().join("probe")).unwrap();
+        let f7 = std::fs::File::open("/etc/passwd").unwrap();
+        let o = b.ferry_with(&["run", "--bundle", b.dir_str(), &b.id], |c| {
+            with_inherited_fds(c, vec![(f7, 7)]);
+        });
+        assert!(o.success(), "noNewPrivileges {nnp}:\n{}", o.describe());
+        let (answers, fds) = o
+            .stdout
+            .split_at_checked(OLD_PROFILE_ANSWERS.len())
+            .unwrap_or((&o.stdout, ""));
+        assert_eq!(answers, OLD_PROFILE_ANSWERS, "noNewPrivileges {nnp}");
+        assert_eq!(
+            Bundle::fd_set(fds),
+            std::collections::BTreeSet::from([0, 1, 2, 3]),
+            "leaked fds: {}",
+            o.stdout
+        );
+    }
+}
+
+/// `int 0x80` with number `nr` (no arguments), then `exit(-result)`: the
+/// exit status is the errno.
+fn put_i386_call(rootfs: &Path, name: &str, nr: u32) {
+    let mut code = vec![0xb8]; // mov eax, nr
+    code.extend(nr.to_le_bytes());
+    code.extend([0x31, 0xdb, 0x31, 0xc9, 0x31, 0xd2]); // xor ebx/ecx/edx
+    code.extend([0xcd, 0x80, 0xf7, 0xd8, 0x89, 0xc3]); // int 0x80; neg eax; mov ebx, eax
+    code.push(0xb8); // mov eax, 1 (exit)
+    code.extend(1u32.to_le_bytes());
+    code.extend([0xcd, 0x80]);
+    put_i386_program(rootfs, name, code);
+}
+
+/// 32-bit programs get the same rule by i386 numbers: above the newest
+/// i386 call the profile names, ENOSYS; below it, the default errno.
+#[test]
+fn old_profiles_give_enosys_to_i386_calls_too() {
+    require_root!();
+    let mut b = bundle(
+        "sc-oldi386",
+        "for p in s1000 clone3 add_key; do /$p; echo $p=$?; done",
+        json!(null),
+    );
+    let Some(profile) = old_profile(&b) else {
+        common::skip("this test: /usr/share/containers/seccomp.json missing");
+        return;
+    };
+    b.set("/linux/seccomp", profile);
+    for (name, nr) in [("s1000", 1000), ("clone3", 435), ("add_key", 286)] {
+        put_i386_call(&b.rootfs(), name, nr);
+    }
+    let o = b.run(&[]);
+    assert!(o.success(), "{}", o.describe());
+    assert_eq!(
+        o.stdout,
+        format!(
+            "s1000={e}\nclone3={e}\nadd_key={p}\n",
+            e = libc::ENOSYS,
+            p = libc::EPERM
+        ),
+        "{}",
+        o.describe()
+    );
+}
+
+/// A startContainer hook runs under the container's filter; killed by it,
+/// the error says so in runc's words.
+#[test]
+fn start_container_hook_killed_by_seccomp_is_a_hook_error() {
+    require_root!();
+    let mut b = bundle(
+        "sc-hook",
+        "echo not-reached",
+        json!({"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}]}),
+    );
+    b.set(
+        "/hooks/startContainer",
+        json!([{"path": "/bin/sh", "args": ["sh", "-c", "mkdir /tmp/foo"]}]),
+    );
+    b.set(
+        "/process/rlimits",
+        json!([{"type": "RLIMIT_CORE", "soft": 0, "hard": 0}]),
+    );
+    let o = b.run(&[]);
+    assert!(!o.success(), "{}", o.describe());
+    assert!(!o.stdout.contains("not-reached"), "{}", o.describe());
+    for words in [
+        "error running startContainer hook",
+        "error running hook",
+        "bad system call",
+    ] {
+        assert!(
+            o.stderr.contains(words),
+            "want {words:?}:\n{}",
+            o.describe()
+        );
+    }
+    assert!(!b.rootfs().join("tmp/foo").exists());
 }

@@ -59,6 +59,8 @@ pub fn prepare(
         process.user().uid(),
     );
     lsm_labels(process).apply_on_exec()?;
+    // Before any filter, so that this never depends on the profile.
+    pass_preserved_fds(preserve_fds, ours)?;
     if !nnp && let Some(step) = seccomp {
         load_seccomp(step)?;
     }
@@ -85,7 +87,6 @@ pub fn prepare(
     if nnp {
         syscall::set_no_new_privs().map_err(sys("set no_new_privs"))?;
     }
-    pass_preserved_fds(preserve_fds, ours)?;
     if sigmask_reset {
         sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
             .map_err(sys("reset signal mask"))?;

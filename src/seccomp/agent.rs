@@ -83,7 +83,11 @@ impl Agent {
             path: self.path.display().to_string(),
             error,
         };
-        let stream = UnixStream::connect(&self.path).map_err(err)?;
+        let stream =
+            UnixStream::connect(&self.path).map_err(|e| SeccompError::AgentUnreachable {
+                path: self.path.display().to_string(),
+                error: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            })?;
         send_fd(&stream, &self.payload(pid), listener).map_err(|e| err(e.into()))
     }
 }

@@ -52,6 +52,18 @@
 //! denies, and ENOSYS when the default would allow (fail closed), if the
 //! profile lists `SCMP_ARCH_X32`. A call through an ABI the profile does not
 //! list kills the process, like libseccomp's bad-architecture action.
+//!
+//! New syscalls: as runc's `-ENOSYS` stub does, when the default action
+//! denies (anything but allow, log or trace, and not already `ENOSYS`), a
+//! call numbered above the newest syscall the profile names for that ABI
+//! (counting every rule, whatever its action) fails with `ENOSYS` instead,
+//! so that glibc falls back from `clone3`, `faccessat2`, `openat2`,
+//! `close_range` and the like to the older calls, and `syscall(1000)` gets
+//! `ENOSYS` as on a kernel without it. Every such call lands in the last
+//! bucket of its section, whose tail checks it: listed calls pay nothing.
+//! Unlike runc 1.1, which adds the stub only for the ABIs listed in
+//! `architectures`, ferry also adds it for the native ABI when the profile
+//! lists no architecture at all (the native ABI is filtered either way).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -87,6 +99,8 @@ const JMP_JA: u16 = 0x05;
 const JMP_JEQ_K: u16 = 0x15;
 /// `BPF_JMP | BPF_JGE | BPF_K`
 const JMP_JGE_K: u16 = 0x35;
+/// `BPF_JMP | BPF_JGT | BPF_K`
+const JMP_JGT_K: u16 = 0x25;
 /// `BPF_RET | BPF_K`
 const RET_K: u16 = 0x06;
 
@@ -120,16 +134,27 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Compiled, SeccompError> {
     let archs = spec.architectures().as_deref().unwrap_or_default();
     let mut native = Calls::new();
     let mut i386 = archs.contains(&Arch::ScmpArchX86).then(Calls::new);
+    let (mut newest, mut newest_i386) = Newest::wanted(default, archs);
     for entry in spec.syscalls().iter().flatten() {
         let action = Action::from_spec(entry.action(), entry.errno_ret())?;
         let rules = condition_sets(entry.args().as_deref().unwrap_or_default())?;
-        if action == default {
+        // Dropped, but runc counts its names for the newest syscall.
+        let keep = action != default;
+        if !keep && !newest.wanted && !newest_i386.wanted {
             continue;
         }
         for name in entry.names() {
-            add(&mut native, syscalls::number(name), name, action, &rules);
+            let nr = syscalls::number(name);
+            newest.see(nr);
+            if keep {
+                add(&mut native, nr, name, action, &rules);
+            }
             if let Some(calls) = i386.as_mut() {
-                add(calls, syscalls_i386::number(name), name, action, &rules);
+                let nr = syscalls_i386::number(name);
+                newest_i386.see(nr);
+                if keep {
+                    add(calls, nr, name, action, &rules);
+                }
             }
         }
     }
@@ -152,12 +177,63 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Compiled, SeccompError> {
         );
         flags &= !libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
     }
-    let program = assemble(default, native, i386, archs)?;
+    let enosys = EnosysAbove {
+        native: newest.above(),
+        i386: newest_i386.above(),
+    };
+    let program = assemble(default, native, i386, archs, enosys)?;
     Ok(Compiled {
         program,
         flags,
         notify,
     })
+}
+
+/// Per ABI, the number above which calls fail with `ENOSYS` (see the
+/// module docs); `None`: no such check.
+#[derive(Debug, Clone, Copy, Default)]
+struct EnosysAbove {
+    native: Option<u32>,
+    i386: Option<u32>,
+}
+
+/// For one ABI: whether calls newer than the profile get `ENOSYS`, and the
+/// newest syscall the profile names so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Newest {
+    wanted: bool,
+    max: Option<u32>,
+}
+
+impl Newest {
+    /// Whether the native and the i386 ABI want the check: the default must
+    /// deny (not allow, log or trace, and not already `ENOSYS`), and the ABI
+    /// be listed (the native one also when nothing is).
+    fn wanted(default: Action, archs: &[Arch]) -> (Newest, Newest) {
+        let denies = !(default.permits()
+            || matches!(default, Action::Trace(_))
+            || default == Action::Errno(libc::ENOSYS as u16));
+        let listed = |abi: &[Arch]| archs.iter().any(|a| abi.contains(a));
+        let native = archs.is_empty() || listed(&[Arch::ScmpArchX86_64, Arch::ScmpArchNative]);
+        let abi = |wanted: bool| Newest {
+            wanted: denies && wanted,
+            max: None,
+        };
+        (abi(native), abi(listed(&[Arch::ScmpArchX86])))
+    }
+
+    /// Count a named syscall (`None`: unknown in this ABI).
+    fn see(&mut self, nr: Option<u32>) {
+        if self.wanted {
+            self.max = self.max.max(nr);
+        }
+    }
+
+    /// The number above which calls get `ENOSYS`; none when the profile
+    /// names no syscall of this ABI but 0, as runc.
+    fn above(self) -> Option<u32> {
+        self.max.filter(|nr| *nr > 0)
+    }
 }
 
 /// Rules per syscall number, for one ABI.
@@ -296,6 +372,7 @@ fn assemble(
     native: Calls,
     i386: Option<Calls>,
     archs: &[Arch],
+    enosys: EnosysAbove,
 ) -> Result<BpfProgram, SeccompError> {
     let mut used: HashSet<u32> = HashSet::from([default.ret()]);
     let native = sections(native, &mut used)?;
@@ -308,11 +385,11 @@ fn assemble(
         _ => return Err(SeccompError::Backend("no free placeholder action".into())),
     };
     let (mut prog, ja) = prologue(default, archs, i386.is_some());
-    emit_section(&mut prog, native, default, ph)?;
+    emit_section(&mut prog, native, default, enosys.native, ph)?;
     if let (Some(section), Some(ja)) = (i386, ja) {
         prog[ja].k = (prog.len() - ja - 1) as u32;
         prog.push(stmt(LD_W_ABS, DATA_NR));
-        emit_section(&mut prog, section, default, ph)?;
+        emit_section(&mut prog, section, default, enosys.i386, ph)?;
     }
     if prog.len() > MAX_INSNS {
         return Err(SeccompError::TooLarge(prog.len()));
@@ -320,11 +397,13 @@ fn assemble(
     Ok(prog)
 }
 
-/// One ABI's dispatch tree and buckets, entered with the syscall number in A.
+/// One ABI's dispatch tree and buckets, entered with the syscall number in A;
+/// calls numbered above `enosys_above` fail with `ENOSYS`.
 fn emit_section(
     prog: &mut BpfProgram,
     all: Section,
     default: Action,
+    enosys_above: Option<u32>,
     ph: Placeholders,
 ) -> Result<(), SeccompError> {
     let size = BUCKET.max(all.len().div_ceil(MAX_BUCKETS));
@@ -343,19 +422,37 @@ fn emit_section(
     if buckets.len() > 1 {
         dispatch(prog, &lows, 0, &mut leaves);
     }
+    let last = buckets.len().saturating_sub(1);
     let mut starts = Vec::with_capacity(buckets.len());
-    for bucket in buckets {
+    for (i, bucket) in buckets.into_iter().enumerate() {
         starts.push(prog.len());
         emit_bucket(prog, bucket, ph)?;
+        if i == last {
+            emit_enosys_above(prog, enosys_above);
+        }
         prog.push(stmt(RET_K, default.ret()));
     }
     if starts.is_empty() {
+        emit_enosys_above(prog, enosys_above);
         prog.push(stmt(RET_K, default.ret()));
     }
     for (pc, i) in leaves {
         prog[pc].k = (starts[i] - pc - 1) as u32;
     }
     Ok(())
+}
+
+/// Where a section's last bucket ends: fail calls numbered above `max`
+/// with `ENOSYS` (a fragment may have left an argument in A: reload the
+/// number). Emits nothing without `max`.
+fn emit_enosys_above(prog: &mut BpfProgram, max: Option<u32>) {
+    if let Some(max) = max {
+        prog.extend([
+            stmt(LD_W_ABS, DATA_NR),
+            jump(JMP_JGT_K, max, 0, 1),
+            stmt(RET_K, Action::Errno(libc::ENOSYS as u16).ret()),
+        ]);
+    }
 }
 
 /// At most this many buckets, so the tree's jumps fit in 8 bits.

@@ -80,7 +80,10 @@ pub enum SeccompError {
     /// The kernel refused the filter.
     #[error("load seccomp filter: {0}")]
     Load(nix::Error),
-    /// The seccomp agent could not be reached or did not take the fd.
+    /// Nothing listens at `listenerPath` (the wording of runc's error).
+    #[error("failed to connect with seccomp agent at {path}: {error}")]
+    AgentUnreachable { path: String, error: nix::Error },
+    /// The seccomp agent did not take the fd.
     #[error("send seccomp fd to {path}: {error}")]
     Agent { path: String, error: std::io::Error },
 }

@@ -272,11 +272,13 @@ fn i386_calls_are_decided_by_their_own_numbers() {
     assert_eq!(i386(&f, "personality", &[8]), ALLOW);
     assert_eq!(i386(&f, "personality", &[9]), errno(1));
     assert_eq!(i386(&f, "read", &[]), errno(1));
-    // Every i386 number reaches its section's decision.
-    for &(name, _) in super::syscalls_i386::SYSCALLS {
+    // Every i386 number reaches its section's decision; numbers above the
+    // newest one named (personality, 136) get ENOSYS.
+    for &(name, nr) in super::syscalls_i386::SYSCALLS {
         let want = match name {
             "getpid" | "socketcall" => ALLOW,
             "mkdir" => LOG,
+            _ if nr > 136 => errno(libc::ENOSYS),
             _ => errno(1),
         };
         assert_eq!(i386(&f, name, &[0]), want, "{name}");
@@ -476,4 +478,104 @@ fn dispatch_reaches_every_syscall_number() {
             _ => assert_eq!(run_with(7), errno(libc::ENOSYS), "{nr}"),
         }
     }
+}
+
+/// An i386 call of number `nr`.
+fn i386_nr(f: &Filter, nr: u32, args: &[u64]) -> u32 {
+    run(
+        &f.program,
+        &Data {
+            arch: 0x4000_0003,
+            ..Data::call(nr, args)
+        },
+    )
+}
+
+/// An old-style profile: EPERM by default, nothing newer than `rseq` named
+/// (x86_64 334, i386 386), `rseq` only in a rule with the default action.
+fn old_style_profile(default: &str, archs: Value) -> Value {
+    json!({"defaultAction": default, "architectures": archs, "syscalls": [
+        {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["statx"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 5, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["rseq"], "action": default}
+    ]})
+}
+
+#[test]
+fn calls_newer_than_the_profile_get_enosys_like_runc() {
+    let both = json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]);
+    let f = filter(old_style_profile("SCMP_ACT_ERRNO", both.clone()));
+    let eperm = errno(libc::EPERM);
+    let enosys = errno(libc::ENOSYS);
+    assert_eq!(call(&f, "read", &[]), ALLOW);
+    assert_eq!(call(&f, "statx", &[5]), ALLOW);
+    // Older calls the profile does not allow keep the default action...
+    assert_eq!(call(&f, "mkdir", &[]), eperm);
+    assert_eq!(call(&f, "rseq", &[]), eperm);
+    // ... even when a condition left a big argument in the accumulator.
+    assert_eq!(call(&f, "statx", &[1000]), eperm);
+    // Newer ones, and numbers no kernel has, fail as if unknown.
+    for nr in [335, 435, 436, 437, 439, 1000, 0x3fff_ffff] {
+        assert_eq!(run(&f.program, &Data::call(nr, &[1000])), enosys, "{nr}");
+    }
+    // i386 by its own numbers: rseq is 386 there.
+    assert_eq!(i386_nr(&f, 3, &[]), ALLOW);
+    assert_eq!(i386_nr(&f, 39, &[]), eperm);
+    assert_eq!(i386_nr(&f, 386, &[]), eperm);
+    for nr in [387, 435, 1000] {
+        assert_eq!(i386_nr(&f, nr, &[]), enosys, "i386 {nr}");
+    }
+    // x32 is not translated: its calls keep the ABI's fixed answer.
+    assert_eq!(
+        run(&f.program, &Data::call(0x4000_0000 | 1000, &[])),
+        KILL_PROCESS
+    );
+    // Any denying default gets it; one that lets calls run or already says
+    // ENOSYS has nothing to add.
+    for (default, want) in [
+        ("SCMP_ACT_KILL_PROCESS", enosys),
+        ("SCMP_ACT_KILL", enosys),
+        ("SCMP_ACT_TRAP", enosys),
+        ("SCMP_ACT_ALLOW", ALLOW),
+        ("SCMP_ACT_LOG", LOG),
+        ("SCMP_ACT_TRACE", 0x7ff0_0001),
+    ] {
+        let f = filter(old_style_profile(default, both.clone()));
+        assert_eq!(run(&f.program, &Data::call(1000, &[])), want, "{default}");
+    }
+    let mut p = old_style_profile("SCMP_ACT_ERRNO", both);
+    p["defaultErrnoRet"] = json!(libc::ENOSYS);
+    let plain = filter(p.clone());
+    p["defaultErrnoRet"] = json!(libc::ENXIO);
+    let stubbed = filter(p);
+    assert_eq!(run(&plain.program, &Data::call(1000, &[])), enosys);
+    assert_eq!(run(&stubbed.program, &Data::call(1000, &[])), enosys);
+    // Three instructions per ABI, none for an ENOSYS default.
+    assert_eq!(stubbed.len(), plain.len() + 6);
+}
+
+#[test]
+fn the_enosys_rule_covers_the_listed_abis_like_runc() {
+    let at_1000 = |archs: Value| {
+        let f = filter(old_style_profile("SCMP_ACT_ERRNO", archs));
+        let native = run(&f.program, &Data::call(1000, &[]));
+        (native, i386_nr(&f, 1000, &[]))
+    };
+    let (eperm, enosys) = (errno(libc::EPERM), errno(libc::ENOSYS));
+    assert_eq!(at_1000(json!(["SCMP_ARCH_X86"])), (eperm, enosys));
+    assert_eq!(at_1000(json!(["SCMP_ARCH_X32"])).0, eperm);
+    assert_eq!(at_1000(json!(["SCMP_ARCH_NATIVE"])).0, enosys);
+    // Without architectures runc adds no stub; ferry does for the native
+    // ABI, which it filters either way.
+    assert_eq!(at_1000(json!([])).0, enosys);
+    let f = filter(json!({"defaultAction": "SCMP_ACT_ERRNO"}));
+    assert_eq!(run(&f.program, &Data::call(1000, &[])), eperm);
+    let f = filter(json!({"defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}));
+    assert_eq!(
+        run(&f.program, &Data::call(1000, &[])),
+        eperm,
+        "only syscall 0 named: no stub, as runc"
+    );
 }

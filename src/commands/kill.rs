@@ -23,7 +23,7 @@ pub fn kill(store: &Store, id: &str, signal: &str, all: bool) -> Result<()> {
     };
     let status = state.status(dir.path());
     log::debug!("kill {id} ({status}): signal {sig}, all: {all}");
-    let kill_cgroup = sig == libc::SIGKILL && !state.own_pid_ns;
+    let kill_cgroup = sig == libc::SIGKILL && !state.own_pid_ns && state.cgroup.is_some();
     match status {
         // What containerd relies on: a plain kill of a stopped container
         // fails with the phrase engines read as "already gone".

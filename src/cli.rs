@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
@@ -18,6 +19,23 @@ pub struct Cli {
     pub global: GlobalOpts,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// Parse the command line (exiting on a usage error, or after printing
+/// help): an unknown command says `No help topic for 'NAME'`, as runc.
+pub fn parse() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.kind() == ErrorKind::InvalidSubcommand => {
+            let name = match e.get(ContextKind::InvalidSubcommand) {
+                Some(ContextValue::String(name)) => name.clone(),
+                _ => String::new(),
+            };
+            eprintln!("ferry: No help topic for '{name}'");
+            std::process::exit(2);
+        }
+        Err(e) => e.exit(),
+    }
 }
 
 /// Flags that come before the subcommand.
@@ -124,6 +142,12 @@ pub enum Command {
     Features,
     /// Import images and make bundles from them (ferry image --help)
     Image(ImageOpts),
+    /// Checkpoint a running container with CRIU (not supported yet: says
+    /// why on this host)
+    Checkpoint(CheckpointOpts),
+    /// Restore a container from a CRIU checkpoint (not supported yet: says
+    /// why on this host)
+    Restore(RestoreOpts),
     /// Write a default config.json
     Spec {
         #[arg(short, long, value_name = "DIR")]
@@ -216,10 +240,105 @@ pub struct ExecOpts {
     /// Exec even if the container is paused
     #[arg(long)]
     pub ignore_paused: bool,
+    /// Run the process in an existing sub-cgroup of the container's
+    /// (PATH in every hierarchy, or only in the named controllers' ones)
+    #[arg(long, value_name = "[CONTROLLER[,CONTROLLER...]:]PATH")]
+    pub cgroup: Vec<String>,
     pub id: String,
     /// Command and arguments (default: those of --process)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// CRIU options `checkpoint` and `restore` share (runc's flags, accepted
+/// so that engines get the real reason checkpointing fails).
+#[derive(Args, Debug, Clone, Default)]
+pub struct CriuOpts {
+    /// Directory of the CRIU image files
+    #[arg(long, value_name = "DIR")]
+    pub image_path: Option<PathBuf>,
+    /// Directory for CRIU's work files and logs
+    #[arg(long, value_name = "DIR")]
+    pub work_path: Option<PathBuf>,
+    /// Allow open TCP connections
+    #[arg(long)]
+    pub tcp_established: bool,
+    /// Allow external unix sockets
+    #[arg(long)]
+    pub ext_unix_sk: bool,
+    /// Allow shell jobs
+    #[arg(long)]
+    pub shell_job: bool,
+    /// Handle file locks
+    #[arg(long)]
+    pub file_locks: bool,
+    /// Cgroups mode: soft, full or strict
+    #[arg(long, value_name = "MODE")]
+    pub manage_cgroups_mode: Option<String>,
+    /// Create a namespace of this type but do not restore its properties
+    #[arg(long, value_name = "NS")]
+    pub empty_ns: Vec<String>,
+    /// Deduplicate memory images
+    #[arg(long)]
+    pub auto_dedup: bool,
+    /// Restore memory pages lazily (userfaultfd)
+    #[arg(long)]
+    pub lazy_pages: bool,
+}
+
+/// `ferry checkpoint`: runc's flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CheckpointOpts {
+    #[command(flatten)]
+    pub criu: CriuOpts,
+    /// Directory of the previous (pre-dump) images
+    #[arg(long, value_name = "DIR")]
+    pub parent_path: Option<PathBuf>,
+    /// Leave the container running after the checkpoint
+    #[arg(long)]
+    pub leave_running: bool,
+    /// FD that receives a byte once lazy pages are ready
+    #[arg(long, value_name = "FD", allow_hyphen_values = true)]
+    pub status_fd: Option<i32>,
+    /// ADDRESS:PORT of the page server
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    pub page_server: Option<String>,
+    /// Dump memory only and leave the container running
+    #[arg(long)]
+    pub pre_dump: bool,
+    pub id: String,
+}
+
+/// `ferry restore`: runc's flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RestoreOpts {
+    #[command(flatten)]
+    pub criu: CriuOpts,
+    /// Bundle directory (default: the current directory)
+    #[arg(short, long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+    /// Unix socket that receives the terminal's master fd
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Return once the container is running
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the container's host pid to FILE
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Do not make ferry a subreaper
+    #[arg(long)]
+    pub no_subreaper: bool,
+    /// Do not use pivot_root
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// LSM profile to restore with (TYPE:NAME)
+    #[arg(long, value_name = "TYPE:NAME")]
+    pub lsm_profile: Option<String>,
+    /// LSM mount context to restore with
+    #[arg(long, value_name = "CONTEXT")]
+    pub lsm_mount_context: Option<String>,
+    pub id: String,
 }
 
 /// `ferry update`: runc's flags; sizes take units (`512m`, `1g`), -1 is

@@ -1,8 +1,16 @@
 //! OCI lifecycle hooks: each runs with the container's state JSON on stdin,
-//! its own `args` and `env`, and an optional timeout.
+//! its own `args` and exactly its own `env` (nothing of ferry's
+//! environment), and an optional timeout.
+//!
+//! Working directory, as runc: the bundle for the hooks that run in the
+//! runtime's namespaces (`prestart`, `createRuntime`, `poststart`,
+//! `poststop`), the rootfs for `createContainer` (see [`run_in`]), and the
+//! process's own cwd for `startContainer` (it runs in the container, after
+//! the init changed to that directory).
 
 use std::io::Write;
 use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,35 +31,78 @@ pub enum HookError {
     },
 }
 
-/// Run `hooks` in order; the first failure stops the rest.
+/// Run `hooks` in order, in their default directory (see the module
+/// doc); the first failure stops the rest.
 pub fn run(
     kind: &'static str,
     hooks: Option<&Vec<Hook>>,
     state: &serde_json::Value,
 ) -> Result<(), HookError> {
+    let cwd = default_cwd(kind, state);
+    run_in(kind, hooks, state, cwd.as_deref())
+}
+
+/// Run `hooks` in order in directory `cwd` (`None`: ferry's own); the first
+/// failure stops the rest.
+pub fn run_in(
+    kind: &'static str,
+    hooks: Option<&Vec<Hook>>,
+    state: &serde_json::Value,
+    cwd: Option<&Path>,
+) -> Result<(), HookError> {
     let state = state.to_string();
     for hook in hooks.into_iter().flatten() {
-        run_one(kind, hook, &state)?;
+        run_one(kind, hook, &state, cwd)?;
     }
     Ok(())
 }
 
-/// Run `hooks`, logging failures instead of returning them (poststart and
-/// poststop failures are not fatal per the runtime spec).
+/// Run every hook of `hooks`, logging a failure as a warning and going on
+/// with the next: the runtime spec's rule for `poststart` and `poststop`
+/// ("the remaining hooks and lifecycle continue as if the hook had
+/// succeeded"), which crun follows too (runc 1.1 instead fails `create`
+/// on a poststart failure; docs/engines.md).
 pub fn run_logged(kind: &'static str, hooks: Option<&Vec<Hook>>, state: &serde_json::Value) {
-    if let Err(e) = run(kind, hooks, state) {
-        log::warn!("{e}");
+    let cwd = default_cwd(kind, state);
+    let text = state.to_string();
+    for hook in hooks.into_iter().flatten() {
+        if let Err(e) = run_one(kind, hook, &text, cwd.as_deref()) {
+            log::warn!("{e}");
+        }
     }
 }
 
-fn run_one(kind: &'static str, hook: &Hook, state: &str) -> Result<(), HookError> {
+/// The directory a hook of `kind` runs in by default: the bundle, except
+/// for `startContainer` (its own cwd inside the container). A bundle that
+/// is gone (a poststop after the bundle was removed) leaves ferry's own.
+fn default_cwd(kind: &str, state: &serde_json::Value) -> Option<PathBuf> {
+    if kind == "startContainer" {
+        return None;
+    }
+    let bundle = PathBuf::from(state.get("bundle")?.as_str()?);
+    bundle.is_dir().then_some(bundle)
+}
+
+fn run_one(
+    kind: &'static str,
+    hook: &Hook,
+    state: &str,
+    cwd: Option<&Path>,
+) -> Result<(), HookError> {
     let path = hook.path().display().to_string();
+    // Not from inside the container: its stderr may be the container's.
+    if !matches!(kind, "createContainer" | "startContainer") {
+        log::debug!("running {kind} hook {path}");
+    }
     let fail = |msg: String| HookError::Failed {
         kind,
         path: path.clone(),
         msg,
     };
     let mut cmd = Command::new(hook.path());
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
     if let Some(args) = hook.args().as_deref() {
         if let Some(arg0) = args.first() {
             std::os::unix::process::CommandExt::arg0(&mut cmd, arg0);

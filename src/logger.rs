@@ -1,5 +1,6 @@
-//! The `log` backend: plain or JSON lines to `--log FILE`, warnings and
-//! errors also to stderr.
+//! The `log` backend: plain or JSON lines to `--log FILE` (to stderr
+//! without one), warnings and errors also to stderr. `--debug` turns on the
+//! debug records (text `level=debug`, JSON `"level":"debug"`).
 //!
 //! Engines read the log file back: containerd takes the last error line and
 //! podman parses the whole file as one JSON object, so a failure writes
@@ -49,21 +50,31 @@ pub fn init(opts: &GlobalOpts) -> std::io::Result<()> {
 }
 
 impl Logger {
-    fn write_file(&self, level: Level, msg: &str) {
-        let Some(file) = &self.file else { return };
+    /// One line in the `--log-format`: runc's (logrus's) text or JSON.
+    fn format_line(&self, level: Level, msg: &str) -> String {
         let level = level.as_str().to_ascii_lowercase();
         let time = timefmt::now_rfc3339();
-        let line = match self.format {
+        match self.format {
             LogFormat::Json => {
                 let obj = serde_json::json!({ "level": level, "msg": msg, "time": time });
                 format!("{obj}\n")
             }
             LogFormat::Text => format!("time=\"{time}\" level={level} msg={msg:?}\n"),
-        };
+        }
+    }
+
+    fn write_file(&self, level: Level, msg: &str) {
+        let Some(file) = &self.file else { return };
+        let line = self.format_line(level, msg);
         if let Ok(mut f) = file.lock() {
             let _ = f.write_all(line.as_bytes());
         }
     }
+}
+
+/// Write to stderr, ignoring failure (a closed stderr must not panic).
+fn to_stderr(text: &str) {
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
 impl Log for Logger {
@@ -71,17 +82,25 @@ impl Log for Logger {
         metadata.level() <= log::max_level()
     }
 
+    /// As runc: every record goes to the `--log` file, or without one to
+    /// stderr, in the `--log-format`; warnings and errors also reach
+    /// stderr as a plain `ferry: warn: ...` line for the human reading it.
     fn log(&self, record: &Record) {
         if !self.enabled(record.metadata()) {
             return;
         }
         let msg = record.args().to_string();
-        self.write_file(record.level(), &msg);
-        if record.level() <= Level::Warn || self.file.is_none() {
-            eprintln!(
-                "ferry: {}: {msg}",
-                record.level().as_str().to_ascii_lowercase()
-            );
+        let level = record.level();
+        if self.file.is_some() {
+            self.write_file(level, &msg);
+        } else if level > Level::Warn {
+            to_stderr(&self.format_line(level, &msg));
+        }
+        if level <= Level::Warn {
+            to_stderr(&format!(
+                "ferry: {}: {msg}\n",
+                level.as_str().to_ascii_lowercase()
+            ));
         }
     }
 

@@ -1,8 +1,5 @@
-use clap::Parser;
-use ferry::cli::Cli;
-
 fn main() {
-    let cli = Cli::parse();
+    let cli = ferry::cli::parse();
     if let Err(err) = ferry::logger::init(&cli.global) {
         eprintln!("ferry: {err}");
         std::process::exit(1);

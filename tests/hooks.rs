@@ -213,3 +213,168 @@ fn poststop_runs_on_delete() {
     let st = read_state(&d, "poststop");
     assert_eq!(st["id"], b.id.as_str());
 }
+
+/// A hook running host `/bin/sh -c script` with exactly `env`.
+fn sh_hook(script: &str, env: &[&str]) -> Value {
+    json!({"path": "/bin/sh", "args": ["sh", "-c", script], "env": env})
+}
+
+#[test]
+fn create_time_hooks_see_status_created() {
+    // The runtime spec: "created" once the environment exists (step 2 of
+    // the lifecycle), which is before prestart, createRuntime and
+    // createContainer run; crun says so too (runc 1.1 says "creating").
+    require_root!();
+    let mut b = Bundle::new("hookscreated");
+    let d = hook_dir(&b);
+    b.set(
+        "/hooks",
+        json!({
+            "prestart": [recording_hook(&d, "prestart")],
+            "createRuntime": [recording_hook(&d, "createRuntime")],
+            "createContainer": [recording_hook(&d, "createContainer")],
+        }),
+    );
+    b.args(&["sleep", "30"]);
+    b.create(&[]);
+    for n in ["prestart", "createRuntime", "createContainer"] {
+        assert_eq!(read_state(&d, n)["status"], "created", "{n}");
+    }
+}
+
+#[test]
+fn a_container_being_created_does_not_exist_for_state_and_list() {
+    // As runc and crun: `state` polled while `create` runs (here from a
+    // prestart hook) fails with "does not exist", and `list` leaves the
+    // container out; once `create` returns, `state` says "created".
+    require_root!();
+    let mut b = Bundle::new("hookspoll");
+    let d = hook_dir(&b);
+    let ferry = format!(
+        "{} --root {}",
+        ferry_bin().display(),
+        b.state_root.display()
+    );
+    let script = format!(
+        "cat >/dev/null; {ferry} state {id} >{d}/state.out 2>{d}/state.err; echo $? >{d}/state.rc; \
+         {ferry} list --format json >{d}/list.out 2>&1",
+        id = b.id,
+        d = d.display()
+    );
+    b.set("/hooks/prestart", json!([sh_hook(&script, &[])]));
+    b.args(&["sleep", "30"]);
+    b.create(&[]);
+    let read = |n: &str| fs::read_to_string(d.join(n)).unwrap_or_default();
+    assert_ne!(
+        read("state.rc").trim(),
+        "0",
+        "state.out: {}",
+        read("state.out")
+    );
+    assert!(
+        read("state.err").contains("does not exist"),
+        "state during create: {:?} {:?}",
+        read("state.out"),
+        read("state.err")
+    );
+    assert!(!read("state.out").contains("creating"));
+    let list: Value = serde_json::from_str(read("list.out").trim())
+        .unwrap_or_else(|e| panic!("list during create ({e}): {}", read("list.out")));
+    assert_eq!(list, json!([]), "list during create");
+    assert_eq!(b.status(), "created");
+}
+
+#[test]
+fn hooks_get_exactly_their_env_and_runcs_working_directory() {
+    require_root!();
+    let mut b = Bundle::new("hooksenvcwd");
+    let d = hook_dir(&b);
+    let rec = |n: &str| {
+        sh_hook(
+            &format!(
+                "cat >/dev/null; env >{d}/{n}.env; pwd >{d}/{n}.cwd",
+                d = d.display()
+            ),
+            &["ONLY=this", "AND=that=too"],
+        )
+    };
+    b.set(
+        "/hooks",
+        json!({
+            "prestart": [rec("prestart")],
+            "createRuntime": [rec("createRuntime")],
+            "createContainer": [rec("createContainer")],
+            "poststart": [rec("poststart")],
+            "poststop": [rec("poststop")],
+        }),
+    );
+    b.args(&["sleep", "30"]);
+    // From elsewhere, with something in ferry's own environment.
+    let away = |c: &mut std::process::Command| {
+        c.current_dir("/").env("FERRY_TEST_LEAK", "1");
+    };
+    let o = b.ferry_with(&["create", "--bundle", b.dir_str(), &b.id], away);
+    assert!(o.success(), "{}", o.describe());
+    assert!(b.ferry_with(&["start", &b.id], away).success());
+    assert!(b.ferry_with(&["delete", "--force", &b.id], away).success());
+    let bundle = fs::canonicalize(&b.dir).unwrap();
+    let rootfs = bundle.join("rootfs");
+    for (n, want_cwd) in [
+        ("prestart", &bundle),
+        ("createRuntime", &bundle),
+        ("createContainer", &rootfs),
+        ("poststart", &bundle),
+        ("poststop", &bundle),
+    ] {
+        let env = fs::read_to_string(d.join(format!("{n}.env")))
+            .unwrap_or_else(|e| panic!("{n} hook did not run: {e}"));
+        // sh itself exports PWD; everything else must be the config's.
+        let mut vars: Vec<&str> = env.lines().filter(|l| !l.starts_with("PWD=")).collect();
+        vars.sort();
+        assert_eq!(vars, ["AND=that=too", "ONLY=this"], "{n} env");
+        let cwd = fs::read_to_string(d.join(format!("{n}.cwd"))).unwrap();
+        assert_eq!(Path::new(cwd.trim()), want_cwd.as_path(), "{n} cwd");
+    }
+}
+
+#[test]
+fn failing_poststart_and_poststop_hooks_warn_and_the_rest_still_run() {
+    // The runtime spec (and crun): a failing poststart or poststop hook is
+    // logged as a warning; the remaining hooks and the lifecycle go on.
+    // runc 1.1 runs poststart hooks inside `create` and fails it instead
+    // (docs/engines.md).
+    require_root!();
+    let mut b = Bundle::new("hookspostfail");
+    let d = hook_dir(&b);
+    let mark = |n: &str| sh_hook(&format!("cat >/dev/null; touch {}/{n}", d.display()), &[]);
+    let fail = sh_hook("cat >/dev/null; exit 3", &[]);
+    b.set(
+        "/hooks",
+        json!({
+            "poststart": [fail.clone(), mark("poststart-second")],
+            "poststop": [fail, mark("poststop-second")],
+        }),
+    );
+    b.args(&["sleep", "30"]);
+    b.create(&[]);
+    let o = b.ferry(&["start", &b.id]);
+    assert!(o.success(), "{}", o.describe());
+    assert!(
+        o.stderr.contains("warn") && o.stderr.contains("poststart"),
+        "the failure must be reported as a warning:\n{}",
+        o.describe()
+    );
+    assert!(
+        d.join("poststart-second").exists(),
+        "second poststart hook skipped"
+    );
+    assert_eq!(b.status(), "running");
+    let o = b.ferry(&["delete", "--force", &b.id]);
+    assert!(o.success(), "{}", o.describe());
+    assert!(o.stderr.contains("poststop"), "{}", o.describe());
+    assert!(
+        d.join("poststop-second").exists(),
+        "second poststop hook skipped"
+    );
+    b.assert_state_root_empty();
+}

@@ -45,6 +45,7 @@ pub fn create(g: &GlobalOpts, o: &CreateOpts, caller: Caller) -> Result<Created>
     set_listen_env(&mut spec, listen);
     let spec = spec;
     let rootfs = config::rootfs_path(&spec, &bundle)?;
+    log::debug!("create {}: bundle {}", o.id, bundle.display());
     if spec.process().is_none() {
         bail!("config.json has no process");
     }
@@ -169,6 +170,7 @@ pub fn create(g: &GlobalOpts, o: &CreateOpts, caller: Caller) -> Result<Created>
         on_clone: Some(&record_init),
     };
     let pid = process::spawn(&plan)?;
+    log::debug!("create {}: init {pid} waits for start", o.id);
     guard.pid = Some(pid);
     let (_, start_time) =
         process_start_time(pid.as_raw()).context("container init exited during create")?;

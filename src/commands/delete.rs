@@ -33,6 +33,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         cg.destroy()?;
     }
     dir.remove()?;
+    log::debug!("delete {id}: state and cgroup removed");
     if state.creating {
         // Never created: no poststop hooks.
         return Ok(());

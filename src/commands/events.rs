@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::cgroups::{CgroupState, oom::OomWatcher, stats};
 use crate::container::{State, Status, Store};
@@ -29,7 +29,7 @@ pub fn events(store: &Store, id: &str, stats_once: bool, interval: &str) -> Resu
         bail!("container {id} has no cgroup of its own: no events");
     };
     if stats_once {
-        return emit(&json!({"type": "stats", "id": id, "data": stats::collect(cg)}));
+        return emit(&Event::stats(id, cg));
     }
     watch(&state, cg, interval)
 }
@@ -61,22 +61,51 @@ fn watch(state: &State, cg: &CgroupState, interval: Duration) -> Result<()> {
         if oom_ready || exited {
             let n = oom.as_mut().map_or(0, OomWatcher::take);
             for _ in 0..n.min(100) {
-                emit(&json!({"type": "oom", "id": id}))?;
+                emit(&Event::oom(id))?;
             }
         }
         if exited {
             return Ok(());
         }
         if Instant::now() >= next {
-            emit(&json!({"type": "stats", "id": id, "data": stats::collect(cg)}))?;
+            emit(&Event::stats(id, cg))?;
             next = Instant::now() + interval;
         }
     }
 }
 
-fn emit(event: &serde_json::Value) -> Result<()> {
+/// One line of `events`, with runc's keys in runc's order:
+/// `{"type":…,"id":…,"data":…}` (`data` left out of an `oom` event).
+#[derive(Debug, Serialize)]
+struct Event<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<serde_json::Value>,
+}
+
+impl<'a> Event<'a> {
+    fn stats(id: &'a str, cg: &CgroupState) -> Self {
+        Event {
+            kind: "stats",
+            id,
+            data: Some(stats::collect(cg)),
+        }
+    }
+
+    fn oom(id: &'a str) -> Self {
+        Event {
+            kind: "oom",
+            id,
+            data: None,
+        }
+    }
+}
+
+fn emit(event: &Event) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{event}")?;
+    writeln!(out, "{}", serde_json::to_string(event)?)?;
     out.flush()?;
     Ok(())
 }
@@ -118,8 +147,23 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{Event, parse_duration};
     use std::time::Duration;
+
+    #[test]
+    fn events_have_runcs_key_order() {
+        let oom = serde_json::to_string(&Event::oom("c1")).unwrap();
+        assert_eq!(oom, r#"{"type":"oom","id":"c1"}"#);
+        let stats = Event {
+            kind: "stats",
+            id: "c1",
+            data: Some(serde_json::json!({"pids": {"current": 1}})),
+        };
+        assert_eq!(
+            serde_json::to_string(&stats).unwrap(),
+            r#"{"type":"stats","id":"c1","data":{"pids":{"current":1}}}"#
+        );
+    }
 
     #[test]
     fn go_durations() {

@@ -9,18 +9,26 @@ use nix::unistd::Pid;
 use crate::container::{State, Status, Store};
 use crate::{signals, syscall};
 
+/// `ferry kill [--all] ID [SIGNAL]`, with runc's rules: signal 0 only
+/// asks whether the init is alive; `--all` of a stopped container signals
+/// what is left in its cgroup and succeeds; SIGKILL to a container that
+/// shares the host's pid namespace kills every process of its cgroup
+/// (killing its init would not take the others with it), even once the
+/// init is gone.
 pub fn kill(store: &Store, id: &str, signal: &str, all: bool) -> Result<()> {
-    let sig = signals::parse(signal)?;
+    let sig = parse_signal(signal)?;
     let dir = store.open_container(id)?;
     let Some(state) = dir.load()? else {
         bail!("container {id} is still being created")
     };
-    match state.status(dir.path()) {
-        // runc's behaviour, which containerd relies on: `kill --all` of a
-        // stopped container signals what is left in its cgroup and succeeds;
-        // a plain kill fails with the phrase engines read as "already gone".
-        Status::Stopped if all => {
-            if let Some(cg) = &state.cgroup {
+    let status = state.status(dir.path());
+    log::debug!("kill {id} ({status}): signal {sig}, all: {all}");
+    let kill_cgroup = sig == libc::SIGKILL && !state.own_pid_ns && state.cgroup.is_some();
+    match status {
+        // What containerd relies on: a plain kill of a stopped container
+        // fails with the phrase engines read as "already gone".
+        Status::Stopped if all || kill_cgroup => {
+            if let Some(cg) = state.cgroup.as_ref().filter(|_| sig != 0) {
                 let _ = cg.signal_all(sig);
             }
             return Ok(());
@@ -29,7 +37,16 @@ pub fn kill(store: &Store, id: &str, signal: &str, all: bool) -> Result<()> {
         Status::Creating => bail!("container {id} is still being created"),
         _ => {}
     }
-    signal_container(&state, sig, all)
+    signal_container(&state, sig, all || kill_cgroup)
+}
+
+/// A signal name or number as [`signals::parse`] takes it, or `0` (no
+/// signal: only check that the process exists, as kill(1) does).
+fn parse_signal(signal: &str) -> Result<i32> {
+    if signal == "0" {
+        return Ok(0);
+    }
+    Ok(signals::parse(signal)?)
 }
 
 /// Send `sig` to the init (checked by start time, through a pidfd, so a
@@ -45,7 +62,20 @@ pub fn signal_container(state: &State, sig: i32, all: bool) -> Result<()> {
 /// [`signal_container`] with the init's pidfd already open (an init that
 /// has exited since is no error).
 pub fn signal_init(state: &State, pidfd: &std::os::fd::OwnedFd, sig: i32, all: bool) -> Result<()> {
-    if all && let Some(cg) = &state.cgroup {
+    // Signal 0 delivers nothing: the init's liveness answers the question.
+    if all && sig != 0 {
+        signal_others(state, sig)?;
+    }
+    match syscall::pidfd_send_signal(pidfd.as_fd(), sig) {
+        Ok(()) | Err(nix::Error::ESRCH) => Ok(()),
+        Err(e) => bail!("kill container {}: {e}", state.id),
+    }
+}
+
+/// Send `sig` to every process of the container but (maybe) its init: by
+/// its cgroup, else by its own pid namespace.
+fn signal_others(state: &State, sig: i32) -> Result<()> {
+    if let Some(cg) = &state.cgroup {
         // SIGKILL to the init of a pid namespace kills the rest: no need
         // to freeze and list the cgroup (delete's hot path).
         let frozen = cg.is_frozen();
@@ -55,7 +85,7 @@ pub fn signal_init(state: &State, pidfd: &std::os::fd::OwnedFd, sig: i32, all: b
         if frozen && sig == libc::SIGKILL {
             cg.thaw()?;
         }
-    } else if all && state.own_pid_ns {
+    } else if state.own_pid_ns {
         let others = super::ps::pid_ns_members(state.pid);
         for pid in others.into_iter().filter(|&p| p != state.pid) {
             let _ = nix::sys::signal::kill(
@@ -64,10 +94,7 @@ pub fn signal_init(state: &State, pidfd: &std::os::fd::OwnedFd, sig: i32, all: b
             );
         }
     }
-    match syscall::pidfd_send_signal(pidfd.as_fd(), sig) {
-        Ok(()) | Err(nix::Error::ESRCH) => Ok(()),
-        Err(e) => bail!("kill container {}: {e}", state.id),
-    }
+    Ok(())
 }
 
 /// A pidfd of the init if it is still the recorded process.

@@ -1,5 +1,6 @@
 //! One file per subcommand; `dispatch` maps the parsed command line to them.
 
+mod checkpoint;
 mod create;
 mod delete;
 mod events;
@@ -64,6 +65,11 @@ pub fn error_message(err: &anyhow::Error) -> String {
 /// Run the command; returns the process exit code.
 pub fn dispatch(cli: Cli) -> Result<i32> {
     let g = &cli.global;
+    log::debug!(
+        "ferry {}: {:?}",
+        env!("CARGO_PKG_VERSION"),
+        std::env::args().skip(1).collect::<Vec<_>>()
+    );
     let Some(command) = cli.command else {
         if g.version {
             println!("{VERSION}");
@@ -95,6 +101,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         } => events::events(&store(g)?, &id, stats, &interval).map(|()| 0),
         Command::Features => features::features().map(|()| 0),
         Command::Image(o) => image::image(g, &o),
+        Command::Checkpoint(o) => checkpoint::checkpoint(&store(g)?, &o).map(|()| 0),
+        Command::Restore(o) => checkpoint::restore(g, &o),
         Command::Spec { bundle, rootless } => spec::spec(bundle.as_deref(), rootless).map(|()| 0),
     }
 }

@@ -44,6 +44,7 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         }
     }
     std::fs::remove_file(dir.fifo_path())?;
+    log::debug!("start {id}: init {} released", state.pid);
     let hooks = state.hooks.as_ref().and_then(|h| h.poststart().as_ref());
     crate::hooks::run_logged("poststart", hooks, &state.hook_json(Status::Running));
     Ok(())

@@ -6,5 +6,5 @@ mod state;
 mod store;
 
 pub use id::validate_id;
-pub use state::{State, Status, process_start_time};
+pub use state::{State, StateDocument, Status, process_start_time};
 pub use store::{ContainerDir, Store, StoreError, default_root};

@@ -96,25 +96,45 @@ impl State {
             && matches!(process_start_time(self.pid), Some((state, t)) if t == self.start_time && state != 'Z' && state != 'X')
     }
 
-    /// The runtime spec's state document, with runc's extra fields.
-    pub fn to_json(&self, status: Status) -> serde_json::Value {
+    /// The runtime spec's state document, with runc's extra fields, in
+    /// runc's key order.
+    pub fn document(&self, status: Status) -> StateDocument<'_> {
         let pid = if status == Status::Stopped {
             0
         } else {
             self.pid
         };
-        serde_json::json!({
-            "ociVersion": self.oci_version,
-            "id": self.id,
-            "pid": pid,
-            "status": status,
-            "bundle": self.bundle,
-            "rootfs": self.rootfs,
-            "created": self.created,
-            "owner": owner_name(self.owner),
-            "annotations": self.annotations,
-        })
+        StateDocument {
+            oci_version: &self.oci_version,
+            id: &self.id,
+            pid,
+            status,
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            annotations: &self.annotations,
+            owner: owner_name(self.owner),
+        }
     }
+}
+
+/// What `state` and `list --format json` print for a container: the
+/// fields and their order are runc's (`ociVersion`, `id`, `pid`, `status`,
+/// `bundle`, `rootfs`, `created`, `annotations` when there are any,
+/// `owner`).
+#[derive(Debug, Serialize)]
+pub struct StateDocument<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: &'a BTreeMap<String, String>,
+    pub owner: String,
 }
 
 /// The process state letter and start time of `pid`, from /proc/PID/stat.
@@ -185,6 +205,37 @@ mod tests {
         st.start_time += 1;
         assert!(!st.init_alive());
         assert_eq!(st.status(Path::new("/nonexistent")), Status::Stopped);
+    }
+
+    #[test]
+    fn state_document_has_runcs_key_order() {
+        let mut st = State {
+            oci_version: "1.2.0".into(),
+            id: "x".into(),
+            pid: 7,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "t".into(),
+            owner: 0,
+            annotations: BTreeMap::new(),
+            start_time: 0,
+            own_pid_ns: true,
+            hooks: None,
+            cgroup: None,
+            creating: false,
+        };
+        let text = serde_json::to_string(&st.document(Status::Running)).unwrap();
+        assert_eq!(
+            text,
+            r#"{"ociVersion":"1.2.0","id":"x","pid":7,"status":"running","bundle":"/b","rootfs":"/b/rootfs","created":"t","owner":"root"}"#
+        );
+        st.annotations.insert("k".into(), "v".into());
+        let text = serde_json::to_string(&st.document(Status::Stopped)).unwrap();
+        assert!(
+            text.contains(r#""pid":0,"status":"stopped","#)
+                && text.contains(r#""created":"t","annotations":{"k":"v"},"owner":"root"}"#),
+            "{text}"
+        );
     }
 
     #[test]

@@ -134,10 +134,13 @@ fn setup_and_exec(
     let annotations = spec.annotations().clone().unwrap_or_default();
     let hook_state =
         |status| crate::hooks::state_json(plan.id, status, host_pid, plan.bundle, &annotations);
-    crate::hooks::run(
+    // "created", as crun and the runtime spec (runc 1.1 says "creating");
+    // run in the rootfs, as runc.
+    crate::hooks::run_in(
         "createContainer",
         hooks.and_then(|h| h.create_container().as_ref()),
-        &hook_state("creating"),
+        &hook_state("created"),
+        Some(plan.rootfs),
     )?;
     rootfs::enter(&rplan)?;
     finalize::create_cwd(process)?;

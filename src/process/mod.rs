@@ -193,9 +193,12 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
         if msg == sync::HOOKS {
             let hooks = spec.hooks().as_ref();
             let annotations = spec.annotations().clone().unwrap_or_default();
+            // "created": the runtime spec's status once the environment
+            // exists (step 2 of the lifecycle), as crun (runc 1.1 says
+            // "creating").
             let state = crate::hooks::state_json(
                 plan.id,
-                "creating",
+                "created",
                 pid.as_raw(),
                 plan.bundle,
                 &annotations,

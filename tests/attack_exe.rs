@@ -396,12 +396,3 @@ fn loader_attack_through_proc_self_exe_on_start_rootless() {
     };
     attack_on_start(Some(user));
 }
-
-#[test]
-fn shebang_attack_through_proc_self_exe_on_exec_rootless() {
-    require_root!();
-    let Some(user) = require_test_user() else {
-        return;
-    };
-    attack_on_exec(Some(user));
-}

@@ -13,16 +13,18 @@ use oci_spec::runtime::{PosixRlimitType, Process};
 
 use super::exec;
 use super::init::{InitError, sys};
+use super::trampoline::Trampoline;
 use crate::capabilities::CapSets;
 use crate::rootfs::path::Root;
 use crate::syscall;
 
-/// A resolved program, ready for `execve`.
+/// A resolved program, ready for `execve` through the trampoline.
 pub struct Target {
     pub path: PathBuf,
     c_path: CString,
     c_args: Vec<CString>,
     c_env: Vec<CString>,
+    trampoline: Trampoline,
 }
 
 /// The seccomp filter to load, and who takes its listener fd.
@@ -47,6 +49,8 @@ pub fn prepare(
     seccomp: Option<&SeccompStep>,
 ) -> Result<Target, InitError> {
     let nnp = process.no_new_privileges().unwrap_or(false);
+    // First: rlimits (RLIMIT_FSIZE) and seccomp may refuse what it needs.
+    let trampoline = Trampoline::new()?;
     set_rlimits(process)?;
     set_scheduler(process)?;
     let caps = CapSets::from_spec(process.capabilities().as_ref())?;
@@ -59,8 +63,11 @@ pub fn prepare(
         process.user().uid(),
     );
     lsm_labels(process).apply_on_exec()?;
-    // Before any filter, so that this never depends on the profile.
-    pass_preserved_fds(preserve_fds, ours)?;
+    // Before any filter, so that this never depends on the profile; the
+    // trampoline's memfd never passes, even inside the preserved range.
+    let mut ours = ours.to_vec();
+    ours.push(trampoline.raw_fd());
+    pass_preserved_fds(preserve_fds, &ours)?;
     if !nnp && let Some(step) = seccomp {
         load_seccomp(step)?;
     }
@@ -82,6 +89,7 @@ pub fn prepare(
         c_args: exec::cstrings(&args).map_err(InitError::Exec)?,
         c_env: exec::cstrings(&env).map_err(InitError::Exec)?,
         path,
+        trampoline,
     };
     syscall::umask(process.user().umask().unwrap_or(0o022));
     if nnp {
@@ -105,15 +113,19 @@ fn load_seccomp(step: &SeccompStep) -> Result<(), InitError> {
     Ok(())
 }
 
-/// `execve` the target; on failure say why on stderr and exit 127 or 126.
+/// `execve` the target through the trampoline (see `trampoline.rs`, which
+/// reports the target's own exec errors); if even the trampoline cannot be
+/// started, say why on stderr and exit 126.
 pub fn exec(target: &Target) -> ! {
-    let err = nix::unistd::execve(&target.c_path, &target.c_args, &target.c_env).unwrap_err();
+    let why = target
+        .trampoline
+        .exec(&target.c_path, &target.c_args, &target.c_env);
     let _ = writeln!(
         std::io::stderr(),
-        "ferry: exec {}: {err}",
+        "ferry: exec {}: {why}",
         target.path.display()
     );
-    syscall::exit_now(if err == nix::Error::ENOENT { 127 } else { 126 })
+    syscall::exit_now(126)
 }
 
 fn set_rlimits(process: &Process) -> Result<(), InitError> {

@@ -37,6 +37,8 @@ pub enum InitError {
     Hook(#[from] crate::hooks::HookError),
     #[error(transparent)]
     Lsm(#[from] crate::lsm::LsmError),
+    #[error(transparent)]
+    Trampoline(#[from] super::trampoline::TrampolineError),
     #[error("config.json has no process")]
     NoProcess,
     #[error("cannot set hostname without a UTS namespace")]

@@ -12,6 +12,7 @@ pub mod idmap;
 mod init;
 pub mod join;
 mod sync;
+pub mod trampoline;
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;

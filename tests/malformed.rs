@@ -206,9 +206,10 @@ fn cases() -> Vec<(&'static str, Edit, &'static str)> {
             "process.cwd \"tmp\" is not an absolute path",
         ),
         (
-            "cwd missing in the rootfs",
-            set("/process/cwd", json!("/nonexistent")),
-            "cwd \"/nonexistent\" is not a directory inside the container",
+            // A missing cwd is created (as runc does); a file is no cwd.
+            "cwd is a file in the rootfs",
+            set("/process/cwd", json!("/etc/passwd")),
+            "cwd \"/etc/passwd\" is not a directory inside the container",
         ),
         (
             "program missing",
@@ -346,7 +347,7 @@ fn cases() -> Vec<(&'static str, Edit, &'static str)> {
                 "/hooks",
                 json!({"prestart": [{"path": "/nonexistent/hook"}]}),
             ),
-            "prestart hook /nonexistent/hook: No such file or directory (os error 2)",
+            "error running prestart hook /nonexistent/hook: No such file or directory (os error 2)",
         ),
     ]
 }

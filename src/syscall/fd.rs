@@ -80,6 +80,63 @@ pub fn dup_above(fd: BorrowedFd<'_>, min: RawFd) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// `recvmsg(2)` with `MSG_CMSG_CLOEXEC`: one message into `buf` and the
+/// first fd attached to it (`SCM_RIGHTS`), if any; further fds are closed.
+/// Returns the message's length.
+pub fn recv_with_fd(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> Result<(usize, Option<OwnedFd>), Errno> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut first = None;
+    for cmsg in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            for raw in fds {
+                // SAFETY: the kernel just installed this fd in our table
+                // for us; nothing else owns it.
+                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                first.get_or_insert(owned);
+            }
+        }
+    }
+    Ok((msg.bytes, first))
+}
+
+/// `fcntl(fd, F_SETFD, 0)`: let the fd numbered `fd` (if open) survive
+/// `execve`. For the fds a container inherits by number
+/// (`--preserve-fds`), which nothing in ferry owns.
+pub fn clear_cloexec(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: F_SETFD changes only the flags of an fd number in our own
+    // table; a number with no fd just returns EBADF.
+    Errno::result(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }).map(drop)
+}
+
+/// `close(2)` on the fd number `fd` in a child that is about to become
+/// another program: a copy of a parent's fd that the child must not keep
+/// (its `OwnedFd`, if any, is never dropped in this process).
+pub fn close_inherited(fd: RawFd) {
+    // SAFETY: closing an fd number changes only our own fd table; the
+    // caller guarantees nothing in this process uses the number again.
+    unsafe { libc::close(fd) };
+}
+
+/// `eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)`.
+pub fn eventfd_nonblocking() -> Result<OwnedFd, Errno> {
+    // SAFETY: eventfd takes an initial count and flags and returns a new fd
+    // or -1; it touches no memory of ours.
+    let raw = Errno::result(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+    // SAFETY: a fresh fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -72,8 +72,9 @@ const FSCONFIG_SET_FLAG: libc::c_uint = 0;
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
 
-fn c_string(s: &str) -> Result<std::ffi::CString, Errno> {
-    std::ffi::CString::new(s).map_err(|_| Errno::EINVAL)
+fn c_string(s: impl AsRef<std::ffi::OsStr>) -> Result<std::ffi::CString, Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(s.as_ref().as_bytes()).map_err(|_| Errno::EINVAL)
 }
 
 /// `fsopen(fstype, FSOPEN_CLOEXEC)`: a filesystem context to configure.
@@ -92,7 +93,7 @@ fn fsconfig(
     ctx: BorrowedFd<'_>,
     cmd: libc::c_uint,
     key: Option<&str>,
-    value: Option<&str>,
+    value: Option<&std::ffi::OsStr>,
 ) -> Result<(), Errno> {
     let key = key.map(c_string).transpose()?;
     let value = value.map(c_string).transpose()?;
@@ -113,9 +114,13 @@ fn fsconfig(
     Errno::result(ret).map(drop)
 }
 
-/// `fsconfig(FSCONFIG_SET_STRING, key, value)`.
-pub fn fsconfig_set_string(ctx: BorrowedFd<'_>, key: &str, value: &str) -> Result<(), Errno> {
-    fsconfig(ctx, FSCONFIG_SET_STRING, Some(key), Some(value))
+/// `fsconfig(FSCONFIG_SET_STRING, key, value)`; `value` may be a path.
+pub fn fsconfig_set_string(
+    ctx: BorrowedFd<'_>,
+    key: &str,
+    value: impl AsRef<std::ffi::OsStr>,
+) -> Result<(), Errno> {
+    fsconfig(ctx, FSCONFIG_SET_STRING, Some(key), Some(value.as_ref()))
 }
 
 /// `fsconfig(FSCONFIG_SET_FLAG, key)`.
@@ -161,4 +166,24 @@ pub fn open_tree_clone_fd(fd: BorrowedFd<'_>, recursive: bool) -> Result<OwnedFd
     let fd = Errno::result(ret)? as RawFd;
     // SAFETY: on success the kernel returned a fresh fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `move_mount(from, "", AT_FDCWD, to, MOVE_MOUNT_F_EMPTY_PATH)`: attach the
+/// (detached) mount `from` on the path `to` (resolved from the cwd).
+pub fn move_mount_to_path(from: BorrowedFd<'_>, to: &std::path::Path) -> Result<(), Errno> {
+    let to = c_string(to)?;
+    // SAFETY: the source path is an empty NUL-terminated string, `to` is
+    // NUL-terminated and outlives the call, `from` is open; the kernel only
+    // reads them.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    Errno::result(ret).map(drop)
 }

@@ -171,3 +171,25 @@ pub fn sched_setattr(attr: &SchedAttr) -> Result<(), Errno> {
     let ret = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
     Errno::result(ret).map(drop)
 }
+
+/// `setdomainname(2)`: the NIS domain name of the calling process' UTS
+/// namespace.
+pub fn set_domainname(name: &str) -> Result<(), Errno> {
+    // SAFETY: the pointer and length describe `name`'s bytes, which outlive
+    // the call; the kernel only reads them.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    Errno::result(ret).map(drop)
+}
+
+/// `fork(2)`, glibc's (its `atfork` handlers run). As with
+/// [`clone3_fork`], the caller must be single-threaded, or the child must
+/// make only async-signal-safe calls before it execs or exits.
+pub fn fork() -> Result<Forked, Errno> {
+    // SAFETY: fork's only precondition is the one this function documents
+    // and its callers uphold (single-threaded, or async-signal-safe calls
+    // in the child).
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => Ok(Forked::Child),
+        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent(child)),
+    }
+}

@@ -1,3 +1,7 @@
+//! The `ferry` command: parses the command line and hands it to the library.
+
+#![forbid(unsafe_code)]
+
 fn main() {
     let cli = ferry::cli::parse();
     if let Err(err) = ferry::logger::init(&cli.global) {

@@ -2,7 +2,7 @@
 //! its master sent over `--console-socket`, its slave the init's stdio.
 
 use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -11,6 +11,7 @@ use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
 use nix::sys::stat::Mode;
 
 use crate::rootfs::path::Root;
+use crate::syscall;
 
 /// Errors setting up the terminal.
 #[derive(Debug, thiserror::Error)]
@@ -27,10 +28,6 @@ fn sys(what: &'static str) -> impl FnOnce(Errno) -> TtyError {
     move |source| TtyError::Sys { what, source }
 }
 
-nix::ioctl_write_ptr_bad!(set_lock, libc::TIOCSPTLCK, libc::c_int);
-nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, libc::winsize);
-nix::ioctl_write_int_bad!(set_ctty, libc::TIOCSCTTY);
-
 /// Make a pty in the container, send its master over `socket`, make the
 /// slave the controlling terminal and stdio, and (for a container's init,
 /// `console`) bind it on /dev/console.
@@ -45,19 +42,8 @@ pub fn setup_terminal(
         Mode::empty(),
     )
     .map_err(sys("open /dev/ptmx"))?;
-    // SAFETY: TIOCSPTLCK reads one int through the pointer, which is valid.
-    unsafe { set_lock(master.as_raw_fd(), &0) }.map_err(sys("unlock pty"))?;
-    // SAFETY: TIOCGPTPEER returns a new fd for the slave or -1; no pointers.
-    let raw = unsafe {
-        libc::ioctl(
-            master.as_raw_fd(),
-            libc::TIOCGPTPEER,
-            libc::O_RDWR | libc::O_NOCTTY,
-        )
-    };
-    let slave_raw = Errno::result(raw).map_err(sys("open pty slave"))?;
-    // SAFETY: the ioctl returned a fresh fd that nothing else owns.
-    let slave = unsafe { OwnedFd::from_raw_fd(slave_raw) };
+    syscall::unlock_pty(master.as_fd()).map_err(sys("unlock pty"))?;
+    let slave = syscall::open_pty_peer(master.as_fd()).map_err(sys("open pty slave"))?;
     if let Some((rows, cols)) = size {
         let ws = libc::winsize {
             ws_row: rows,
@@ -65,8 +51,7 @@ pub fn setup_terminal(
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
-        // SAFETY: TIOCSWINSZ reads a winsize through the pointer, which is valid.
-        unsafe { set_winsize(master.as_raw_fd(), &ws) }.map_err(sys("set window size"))?;
+        syscall::set_winsize(master.as_fd(), &ws).map_err(sys("set window size"))?;
     }
     // /dev/console: bind the slave there, as runc does.
     if console {
@@ -91,8 +76,7 @@ pub fn setup_terminal(
     .map_err(sys("send pty master"))?;
     drop(master);
     nix::unistd::setsid().map_err(sys("setsid"))?;
-    // SAFETY: TIOCSCTTY takes an integer argument; the fd is our pty slave.
-    unsafe { set_ctty(slave.as_raw_fd(), 0) }.map_err(sys("set controlling terminal"))?;
+    syscall::set_controlling_tty(slave.as_fd()).map_err(sys("set controlling terminal"))?;
     nix::unistd::dup2_stdin(&slave).map_err(sys("dup pty to stdin"))?;
     nix::unistd::dup2_stdout(&slave).map_err(sys("dup pty to stdout"))?;
     nix::unistd::dup2_stderr(&slave).map_err(sys("dup pty to stderr"))?;
@@ -175,26 +159,10 @@ pub fn console_pair() -> Result<(OwnedFd, OwnedFd), TtyError> {
 
 /// Receive the pty master sent by [`setup_terminal`].
 pub fn recv_master(sock: &OwnedFd) -> Result<OwnedFd, TtyError> {
-    use nix::sys::socket::{ControlMessageOwned, recvmsg};
     let mut buf = [0u8; 64];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(sys("receive pty master"))?;
-    for cmsg in msg.cmsgs().map_err(sys("receive pty master"))? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg
-            && let Some(&fd) = fds.first()
-        {
-            // SAFETY: SCM_RIGHTS just installed this fd in our table; we own it.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-        }
-    }
-    Err(TtyError::Sys {
+    let (_, fd) =
+        syscall::recv_with_fd(sock.as_fd(), &mut buf).map_err(sys("receive pty master"))?;
+    fd.ok_or(TtyError::Sys {
         what: "receive pty master",
         source: Errno::EBADMSG,
     })
@@ -253,14 +221,14 @@ pub fn bridge(
         drop(fds);
         if master_ready {
             match nix::unistd::read(master, &mut buf) {
-                Ok(n) if n > 0 => write_all(libc::STDOUT_FILENO, &buf[..n]),
+                Ok(n) if n > 0 => write_all(std::io::stdout().as_fd(), &buf[..n]),
                 // EIO: every slave fd is closed; the exit follows as SIGCHLD.
                 _ => {}
             }
         }
         if stdin_ready {
             match nix::unistd::read(&stdin, &mut buf) {
-                Ok(n) if n > 0 => write_all(master.as_raw_fd(), &buf[..n]),
+                Ok(n) if n > 0 => write_all(master.as_fd(), &buf[..n]),
                 _ => stdin_open = false,
             }
         }
@@ -273,7 +241,7 @@ pub fn bridge(
                             if n == 0 || !poll_now(master) {
                                 break;
                             }
-                            write_all(libc::STDOUT_FILENO, &buf[..n]);
+                            write_all(std::io::stdout().as_fd(), &buf[..n]);
                         }
                         break 'outer Ok(code);
                     }
@@ -299,9 +267,7 @@ fn poll_now(fd: &OwnedFd) -> bool {
     matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
 }
 
-fn write_all(fd: std::os::fd::RawFd, mut data: &[u8]) {
-    // SAFETY: `fd` is open for the duration of the call (stdout or our pty).
-    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+fn write_all(fd: std::os::fd::BorrowedFd<'_>, mut data: &[u8]) {
     while !data.is_empty() {
         match nix::unistd::write(fd, data) {
             Ok(n) => data = &data[n..],
@@ -311,19 +277,9 @@ fn write_all(fd: std::os::fd::RawFd, mut data: &[u8]) {
     }
 }
 
-nix::ioctl_read_bad!(get_winsize, libc::TIOCGWINSZ, libc::winsize);
-
 /// Give the pty the size of the user's terminal.
 fn copy_winsize(master: &OwnedFd) {
-    let mut ws = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes one winsize through the valid pointer.
-    if unsafe { get_winsize(libc::STDIN_FILENO, &mut ws) }.is_ok() {
-        // SAFETY: TIOCSWINSZ reads one winsize through the valid pointer.
-        let _ = unsafe { set_winsize(master.as_raw_fd(), &ws) };
+    if let Ok(ws) = syscall::get_winsize(std::io::stdin().as_fd()) {
+        let _ = syscall::set_winsize(master.as_fd(), &ws);
     }
 }

@@ -148,6 +148,7 @@ fn device_cgroup_denies_unlisted_devices() {
     std::fs::create_dir_all(&d).unwrap();
     for (name, maj, min) in [("null", 1u32, 3u32), ("fuse", 10, 229)] {
         let p = std::ffi::CString::new(d.join(name).to_str().unwrap()).unwrap();
+        // SAFETY: `p` is NUL-terminated and outlives the call.
         let r = unsafe { libc::mknod(p.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(maj, min)) };
         assert_eq!(r, 0, "mknod {name}: {}", std::io::Error::last_os_error());
     }

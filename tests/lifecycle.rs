@@ -543,6 +543,7 @@ fn init_killed_behind_ferrys_back_is_stopped() {
     b.create(&[]);
     b.start();
     let pid = b.pid();
+    // SAFETY: kill takes a pid and a signal; no memory is involved.
     unsafe {
         libc::kill(pid, libc::SIGKILL);
     }

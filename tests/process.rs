@@ -502,7 +502,7 @@ fn stdin_is_passed_through() {
 fn ignoring_caller(cmd: &mut std::process::Command) {
     use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, signal, sigprocmask};
     use std::os::unix::process::CommandExt;
-    // SAFETY (test): runs in the forked child before exec; only changes
+    // SAFETY: (test) runs in the forked child before exec; only changes
     // signal dispositions and the mask, both async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {

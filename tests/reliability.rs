@@ -69,6 +69,7 @@ fn test_user() -> Option<(u32, u32)> {
 /// Wait for `child` for at most `timeout` (a pidfd, so no polling delay
 /// inflates the timings). None on timeout.
 fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    #[allow(clippy::disallowed_methods)] // test set-up, not the runtime
     // SAFETY: pidfd_open takes a pid and flags; the fd is closed below.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id(), 0) } as i32;
     if pidfd < 0 {

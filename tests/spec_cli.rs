@@ -167,7 +167,9 @@ fn spec_rootless() {
         ns.iter().any(|n| n == "user"),
         "rootless spec needs a user namespace: {ns:?}"
     );
+    // SAFETY: geteuid and getegid have no preconditions and cannot fail.
     let uid = unsafe { libc::geteuid() } as i64;
+    // SAFETY: as above.
     let gid = unsafe { libc::getegid() } as i64;
     let um = &c["linux"]["uidMappings"][0];
     let gm = &c["linux"]["gidMappings"][0];

@@ -41,6 +41,7 @@ fn receive_console_fd(listener: UnixListener, timeout: Duration) -> Result<Owned
         if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c
             && let Some(fd) = fds.first()
         {
+            // SAFETY: SCM_RIGHTS just installed this fd in our table; we own it.
             return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
         }
     }

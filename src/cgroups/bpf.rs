@@ -5,30 +5,15 @@
 //! first (the last matching rule decides, as the v1 list would), and
 //! otherwise returns that "all devices" rule's verdict (deny when none).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use super::CgroupError;
 use super::devices::Rule;
-
-const BPF_PROG_LOAD: libc::c_long = 5;
-const BPF_PROG_ATTACH: libc::c_long = 8;
-const BPF_PROG_DETACH: libc::c_long = 9;
-const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
-const BPF_PROG_QUERY: libc::c_long = 16;
-const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
-const BPF_CGROUP_DEVICE: u32 = 6;
-const BPF_F_ALLOW_MULTI: u32 = 2;
+use crate::syscall;
 
 /// One eBPF instruction.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Insn {
-    code: u8,
-    regs: u8,
-    off: i16,
-    imm: i32,
-}
+pub use crate::syscall::BpfInsn as Insn;
 
 const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
     Insn {
@@ -115,93 +100,12 @@ pub fn program(rules: &[Rule]) -> Vec<Insn> {
     p
 }
 
-/// The leading fields of `union bpf_attr` for BPF_PROG_LOAD; the rest of
-/// the 128 bytes we pass stays zero.
-#[repr(C)]
-#[derive(Default)]
-struct LoadAttr {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
-    pad: [u64; 7],
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct AttachAttr {
-    target_fd: u32,
-    attach_bpf_fd: u32,
-    attach_type: u32,
-    attach_flags: u32,
-    replace_bpf_fd: u32,
-    pad: [u32; 27],
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct QueryAttr {
-    target_fd: u32,
-    attach_type: u32,
-    query_flags: u32,
-    attach_flags: u32,
-    prog_ids: u64,
-    prog_cnt: u32,
-    pad: [u32; 25],
-}
-
-fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> std::io::Result<libc::c_long> {
-    // SAFETY: `attr` is a zero-padded, repr(C) prefix of `union bpf_attr`
-    // for `cmd`, valid for the size we pass; the kernel reads (and for
-    // QUERY writes) only within it, and any pointers in it are live.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            attr as *mut T as *mut libc::c_void,
-            std::mem::size_of::<T>() as libc::c_uint,
-        )
-    };
-    if ret < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
-fn own_fd(fd: libc::c_long) -> OwnedFd {
-    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
-    unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
-}
-
 fn load(rules: &[Rule]) -> Result<OwnedFd, CgroupError> {
     let insns = program(rules);
     let license = c"Apache";
     let attempt = |log: &mut [u8]| {
-        let mut attr = LoadAttr {
-            prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
-            insn_cnt: insns.len() as u32,
-            insns: insns.as_ptr() as u64,
-            license: license.as_ptr() as u64,
-            log_level: u32::from(!log.is_empty()),
-            log_size: log.len() as u32,
-            log_buf: if log.is_empty() {
-                0
-            } else {
-                log.as_mut_ptr() as u64
-            },
-            ..Default::default()
-        };
-        attr.prog_name[..5].copy_from_slice(b"ferry");
-        bpf(BPF_PROG_LOAD, &mut attr).map(own_fd)
+        syscall::bpf_load_device_program(&insns, license, b"ferry", log)
+            .map_err(std::io::Error::from)
     };
     // No verifier log on the normal path (a log that overflows its buffer
     // fails the load); ask for one only to explain a failure.
@@ -235,33 +139,19 @@ fn open_dir(dir: &Path) -> Result<OwnedFd, CgroupError> {
 /// Programs attached to `cg` now.
 fn attached(cg: &OwnedFd) -> Vec<u32> {
     let mut ids = [0u32; 64];
-    let mut attr = QueryAttr {
-        target_fd: cg.as_raw_fd() as u32,
-        attach_type: BPF_CGROUP_DEVICE,
-        prog_ids: ids.as_mut_ptr() as u64,
-        prog_cnt: ids.len() as u32,
-        ..Default::default()
-    };
-    match bpf(BPF_PROG_QUERY, &mut attr) {
-        Ok(_) => ids[..(attr.prog_cnt as usize).min(ids.len())].to_vec(),
+    match syscall::bpf_query_device_programs(cg.as_fd(), &mut ids) {
+        Ok(n) => ids[..n.min(ids.len())].to_vec(),
         Err(_) => Vec::new(),
     }
 }
 
 fn detach(cg: &OwnedFd, ids: &[u32]) -> Result<(), CgroupError> {
     for &id in ids {
-        let mut get = [id, 0, 0, 0, 0, 0, 0, 0];
-        let Ok(fd) = bpf(BPF_PROG_GET_FD_BY_ID, &mut get) else {
+        let Ok(prog) = syscall::bpf_program_by_id(id) else {
             continue;
         };
-        let prog = own_fd(fd);
-        let mut attr = AttachAttr {
-            target_fd: cg.as_raw_fd() as u32,
-            attach_bpf_fd: prog.as_raw_fd() as u32,
-            attach_type: BPF_CGROUP_DEVICE,
-            ..Default::default()
-        };
-        bpf(BPF_PROG_DETACH, &mut attr).map_err(|e| CgroupError::Bpf(format!("detach: {e}")))?;
+        syscall::bpf_detach_device_program(cg.as_fd(), prog.as_fd())
+            .map_err(|e| CgroupError::Bpf(format!("detach: {}", std::io::Error::from(e))))?;
     }
     Ok(())
 }
@@ -271,14 +161,8 @@ pub fn install(dir: &Path, rules: &[Rule]) -> Result<(), CgroupError> {
     let prog = load(rules)?;
     let cg = open_dir(dir)?;
     let old = attached(&cg);
-    let mut attr = AttachAttr {
-        target_fd: cg.as_raw_fd() as u32,
-        attach_bpf_fd: prog.as_raw_fd() as u32,
-        attach_type: BPF_CGROUP_DEVICE,
-        attach_flags: BPF_F_ALLOW_MULTI,
-        ..Default::default()
-    };
-    bpf(BPF_PROG_ATTACH, &mut attr).map_err(|e| CgroupError::Bpf(format!("attach: {e}")))?;
+    syscall::bpf_attach_device_program(cg.as_fd(), prog.as_fd(), syscall::BPF_F_ALLOW_MULTI)
+        .map_err(|e| CgroupError::Bpf(format!("attach: {}", std::io::Error::from(e))))?;
     detach(&cg, &old)
 }
 
@@ -361,8 +245,7 @@ mod tests {
 
     #[test]
     fn program_is_enforced_by_the_kernel() {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !nix::unistd::geteuid().is_root() {
             return;
         }
         let Some(base) = cgroup2_mount() else { return };
@@ -380,28 +263,27 @@ mod tests {
         )
         .unwrap();
         let code = installed.as_ref().ok().map(|()| {
-            // SAFETY: the child makes only async-signal-safe calls on
-            // memory prepared before the fork, then _exits.
-            let pid = unsafe { libc::fork() };
-            if pid == 0 {
-                // SAFETY: raw open/write/_exit on NUL-terminated strings that
-                // live for the whole child; no allocation after fork.
-                unsafe {
-                    let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
-                    if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
-                        libc::_exit(10);
+            use nix::fcntl::{OFlag, open};
+            use nix::sys::stat::Mode;
+            // The child makes only async-signal-safe calls on memory
+            // prepared before the fork, then _exits.
+            match syscall::fork().unwrap() {
+                syscall::Forked::Child => {
+                    let joined = open(procs.as_c_str(), OFlag::O_WRONLY, Mode::empty())
+                        .and_then(|fd| nix::unistd::write(&fd, b"0"));
+                    if joined != Ok(1) {
+                        syscall::exit_now(10);
                     }
-                    let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
-                    let null_errno = *libc::__errno_location();
-                    let zero = libc::open(c"/dev/zero".as_ptr(), libc::O_RDONLY);
-                    let bad_null = null >= 0 || null_errno != libc::EPERM;
-                    libc::_exit(i32::from(bad_null) | (i32::from(zero < 0) << 1));
+                    let null = open(c"/dev/null", OFlag::O_RDONLY, Mode::empty());
+                    let zero = open(c"/dev/zero", OFlag::O_RDONLY, Mode::empty());
+                    let bad_null = null.err() != Some(nix::errno::Errno::EPERM);
+                    syscall::exit_now(i32::from(bad_null) | (i32::from(zero.is_err()) << 1));
                 }
+                syscall::Forked::Parent(pid) => match nix::sys::wait::waitpid(pid, None) {
+                    Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => code,
+                    _ => -1,
+                },
             }
-            let mut status = 0;
-            // SAFETY: waiting for the child we just forked.
-            unsafe { libc::waitpid(pid, &mut status, 0) };
-            libc::WEXITSTATUS(status)
         });
         let removed = remove(&dir);
         let _ = std::fs::remove_dir(&dir);

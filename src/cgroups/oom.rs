@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
@@ -53,18 +53,8 @@ impl OomWatcher {
         let control_path = dir.join("memory.oom_control");
         let control =
             File::open(&control_path).map_err(|e| fs::io_err("open", &control_path, e))?;
-        // SAFETY: eventfd takes an initial count and flags and returns a new
-        // fd or -1; it touches no memory of ours.
-        let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if raw < 0 {
-            return Err(fs::io_err(
-                "create eventfd for",
-                &dir,
-                std::io::Error::last_os_error(),
-            ));
-        }
-        // SAFETY: a fresh fd that nothing else owns.
-        let efd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let efd = crate::syscall::eventfd_nonblocking()
+            .map_err(|e| fs::io_err("create eventfd for", &dir, e.into()))?;
         let reg = format!("{} {}", efd.as_raw_fd(), control.as_raw_fd());
         let ctl = dir.join("cgroup.event_control");
         std::fs::OpenOptions::new()

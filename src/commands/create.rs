@@ -196,8 +196,7 @@ struct Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         if let Some(pid) = self.pid {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(pid, None);
+            crate::process::kill_and_reap(pid);
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();

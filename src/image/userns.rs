@@ -17,10 +17,11 @@ use std::os::unix::net::UnixStream;
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork};
+use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, LinuxIdMappingBuilder};
 
 use crate::process::idmap::{self, Maps};
+use crate::syscall::Forked;
 
 /// Errors entering the mapped user namespace.
 #[derive(Debug, thiserror::Error)]
@@ -158,14 +159,14 @@ pub fn run_mapped(work: impl FnOnce() -> Result<(), String>) -> Result<(), Usern
     let (uid, gid) = mappings(&ids);
     let io = |what| move |source| UsernsError::Io { what, source };
     let (mut parent, mut child) = UnixStream::pair().map_err(io("socketpair"))?;
-    // SAFETY: the image commands are single-threaded until here (import
-    // starts its extraction threads inside `work`, in the child), so the
-    // child may go on running ordinary Rust code.
-    match unsafe { fork() }.map_err(|source| UsernsError::Sys {
+    // The image commands are single-threaded until here (import starts its
+    // extraction threads inside `work`, in the child), so the child may go
+    // on running ordinary Rust code.
+    match crate::syscall::fork().map_err(|source| UsernsError::Sys {
         what: "fork",
         source,
     })? {
-        ForkResult::Child => {
+        Forked::Child => {
             drop(parent);
             let code = match child_side(&mut child, work) {
                 Ok(()) => 0,
@@ -177,7 +178,7 @@ pub fn run_mapped(work: impl FnOnce() -> Result<(), String>) -> Result<(), Usern
             let _ = std::io::stdout().flush();
             std::process::exit(code);
         }
-        ForkResult::Parent { child: pid } => {
+        Forked::Parent(pid) => {
             drop(child);
             let res = parent_side(&mut parent, pid, &uid, &gid, &ids);
             if res.is_err() {

@@ -2,7 +2,7 @@
 //! list on a path without following a final symlink.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -17,18 +17,7 @@ fn cstr(b: &[u8]) -> Result<CString, Errno> {
 
 pub fn fset(fd: impl AsFd, name: &str, value: &[u8]) -> Result<(), Errno> {
     let name = cstr(name.as_bytes())?;
-    // SAFETY: the fd is open, name is NUL-terminated and value is a valid
-    // slice for its length.
-    let r = unsafe {
-        libc::fsetxattr(
-            fd.as_fd().as_raw_fd(),
-            name.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    Errno::result(r).map(drop)
+    crate::syscall::fsetxattr(fd.as_fd(), &name, value)
 }
 
 /// The value of `name` on `path` (not following a final symlink), if set.
@@ -37,12 +26,9 @@ pub fn lget(path: &Path, name: &str) -> Result<Option<Vec<u8>>, Errno> {
     let n = cstr(name.as_bytes())?;
     let mut buf = vec![0u8; 256];
     loop {
-        // SAFETY: p and n are NUL-terminated; buf is writable for its length.
-        let r =
-            unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-        match Errno::result(r) {
+        match crate::syscall::lgetxattr(&p, &n, &mut buf) {
             Ok(len) => {
-                buf.truncate(len as usize);
+                buf.truncate(len);
                 return Ok(Some(buf));
             }
             Err(Errno::ENODATA) | Err(Errno::ENOTSUP) => return Ok(None),
@@ -57,10 +43,8 @@ pub fn llist(path: &Path) -> Result<Vec<String>, Errno> {
     let p = cstr(path.as_os_str().as_bytes())?;
     let mut buf = vec![0u8; 1024];
     let len = loop {
-        // SAFETY: p is NUL-terminated; buf is writable for its length.
-        let r = unsafe { libc::llistxattr(p.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-        match Errno::result(r) {
-            Ok(len) => break len as usize,
+        match crate::syscall::llistxattr(&p, &mut buf) {
+            Ok(len) => break len,
             Err(Errno::ENOTSUP) => return Ok(Vec::new()),
             Err(Errno::ERANGE) if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
             Err(e) => return Err(e),

@@ -342,9 +342,7 @@ fn switch_user(process: &Process) -> Result<(), InitError> {
 fn pass_preserved_fds(n: u32, ours: &[RawFd]) -> Result<(), InitError> {
     syscall::cloexec_from(3 + n).map_err(sys("mark fds close-on-exec"))?;
     for fd in (3..3 + n as i32).filter(|fd| !ours.contains(fd)) {
-        // SAFETY: F_SETFD on an fd number changes only its flags; an fd that
-        // is not open just returns EBADF.
-        let _ = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+        let _ = syscall::clear_cloexec(fd);
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use nix::sched::{CloneFlags, unshare};
 use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid, setresgid, setresuid};
 
+use super::sync::{FromInit, ToInit};
 use super::{InitPlan, finalize, sync};
 use crate::capabilities::CapsError;
 use crate::namespaces::{NamespaceError, Namespaces};
@@ -79,10 +80,8 @@ fn setup_and_exec(
     let ns = &plan.namespaces;
 
     // Wait until the parent has mapped our ids; it sends our host pid.
-    let go = sync::recv_msg(sock).map_err(sys("wait for parent"))?;
-    let Some(host_pid) = go
-        .strip_prefix(sync::GO)
-        .and_then(|p| std::str::from_utf8(p).ok()?.parse::<i32>().ok())
+    let Some(ToInit::Mapped { host_pid }) =
+        sync::recv_to_init(sock).map_err(sys("wait for parent"))?
     else {
         syscall::exit_now(1);
     };
@@ -128,8 +127,8 @@ fn setup_and_exec(
     let prepared = rootfs::prepare(&rplan, idmapped)?;
     let hooks = spec.hooks().as_ref();
     if hooks.is_some_and(|h| h.prestart().is_some() || h.create_runtime().is_some()) {
-        sync::send_msg(sock, sync::HOOKS).map_err(sys("ask for runtime hooks"))?;
-        if sync::recv_msg(sock).map_err(sys("wait for runtime hooks"))? != sync::GO {
+        sync::send_from_init(sock, &FromInit::Hooks).map_err(sys("ask for runtime hooks"))?;
+        if sync::recv_to_init(sock).map_err(sys("wait for runtime hooks"))? != Some(ToInit::Go) {
             syscall::exit_now(1);
         }
     }
@@ -167,7 +166,7 @@ fn setup_and_exec(
     .map(|fd| fd.as_raw_fd())
     .collect();
     let send_listener = |fd: OwnedFd| {
-        crate::seccomp::agent::send_fd(sock, sync::SECCOMP, fd.as_fd())
+        crate::seccomp::agent::send_fd(sock, &FromInit::Seccomp.encode(), fd.as_fd())
             .map_err(sys("send the seccomp listener fd"))
     };
     let seccomp = plan.seccomp.as_ref().map(|s| finalize::SeccompStep {
@@ -182,7 +181,7 @@ fn setup_and_exec(
         seccomp.as_ref(),
     )?;
 
-    sync::send_msg(sock, sync::READY).map_err(sys("report ready"))?;
+    sync::send_from_init(sock, &FromInit::Ready).map_err(sys("report ready"))?;
     if let Some(fifo) = &plan.fifo {
         wait_for_start(&fd_dir, fifo)?;
     }
@@ -214,9 +213,7 @@ fn set_names(plan: &InitPlan) -> Result<(), InitError> {
         if !uts {
             return Err(InitError::HostnameWithoutUts);
         }
-        // SAFETY: the pointer and length describe `name`'s bytes for the call.
-        let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
-        nix::errno::Errno::result(ret).map_err(sys("set domainname"))?;
+        syscall::set_domainname(name).map_err(sys("set domainname"))?;
     }
     Ok(())
 }

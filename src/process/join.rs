@@ -11,8 +11,9 @@ use nix::unistd::{Gid, Pid, Uid, setresgid, setresuid};
 use oci_spec::runtime::Process;
 
 use super::init::{InitError, sys};
-use super::{ProcessError, finalize, sync};
-use crate::syscall::{self, Forked};
+use super::sync::{FromInit, ToInit};
+use super::{ProcessError, finalize, handshake, sync};
+use crate::syscall;
 use crate::tty::{self, TtyError};
 
 /// What `exec` runs and where.
@@ -74,50 +75,22 @@ pub fn spawn(plan: &ExecPlan) -> Result<Pid, ProcessError> {
             })?;
         }
     }
-    let (parent_sock, child_sock) = sync::pair().map_err(|source| ProcessError::Sys {
-        what: "socketpair",
-        source,
-    })?;
     let into = plan.cgroup.and_then(|cg| cg.v2_dir_fd());
-    let (forked, born_in_cgroup) = super::clone_into(0, into.as_ref().map(|fd| fd.as_fd()))
-        .map_err(|source| ProcessError::Sys {
-            what: "clone3",
-            source,
-        })?;
-    drop(into);
-    let pid = match forked {
-        Forked::Child => {
-            drop(parent_sock);
-            if let Err(e) = child(plan, &namespaces, &child_sock) {
-                let _ = sync::send_error(&child_sock, &e.to_string());
-            }
-            syscall::exit_now(255)
+    let cloned = handshake::clone_child(0, into, |sock| {
+        if let Err(e) = child(plan, &namespaces, &sock) {
+            let _ = sync::send_error(&sock, &e.to_string());
         }
-        Forked::Parent(pid) => pid,
-    };
-    drop(child_sock);
-    let result = (|| {
-        if let Some(cg) = plan.cgroup.filter(|_| !born_in_cgroup) {
-            cg.join(pid.as_raw())?;
+        syscall::exit_now(255)
+    })?;
+    cloned.handshake(|child| {
+        if let Some(cg) = plan.cgroup.filter(|_| !child.born_in_cgroup) {
+            cg.join(child.pid.as_raw())?;
         }
-        sync::send_msg(&parent_sock, sync::GO).map_err(|_| ProcessError::InitDied)?;
+        child.send(ToInit::Go)?;
         // The child's end is close-on-exec: end-of-file means it exec'd.
         let agent = plan.seccomp.and_then(|s| s.agent.as_ref());
-        let msg = super::recv_from_child(&parent_sock, agent, pid)?;
-        match msg.split_first() {
-            None => Ok(()),
-            Some((&sync::ERROR, text)) => Err(ProcessError::Init(
-                String::from_utf8_lossy(text).into_owned(),
-            )),
-            Some(_) => Err(ProcessError::InitDied),
-        }
-    })();
-    if let Err(e) = result {
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        let _ = nix::sys::wait::waitpid(pid, None);
-        return Err(e);
-    }
-    Ok(pid)
+        handshake::finish(child.recv(agent)?, &FromInit::Gone)
+    })
 }
 
 fn child(
@@ -125,7 +98,7 @@ fn child(
     namespaces: &[(CloneFlags, File)],
     sock: &OwnedFd,
 ) -> Result<(), InitError> {
-    if sync::recv_msg(sock).map_err(sys("wait for parent"))? != sync::GO {
+    if sync::recv_to_init(sock).map_err(sys("wait for parent"))? != Some(ToInit::Go) {
         syscall::exit_now(255);
     }
     super::init::protect_binary()?;
@@ -159,7 +132,7 @@ fn child(
     ours.extend(plan.console_socket.as_ref().map(|s| s.as_raw_fd()));
     ours.extend(namespaces.iter().map(|(_, f)| f.as_raw_fd()));
     let send_listener = |fd: OwnedFd| {
-        crate::seccomp::agent::send_fd(sock, sync::SECCOMP, fd.as_fd())
+        crate::seccomp::agent::send_fd(sock, &FromInit::Seccomp.encode(), fd.as_fd())
             .map_err(sys("send the seccomp listener fd"))
     };
     let seccomp = plan.seccomp.map(|s| finalize::SeccompStep {

@@ -8,22 +8,23 @@
 
 pub(crate) mod exec;
 pub mod finalize;
+mod handshake;
 pub mod idmap;
 mod init;
 pub mod join;
 mod sync;
 pub mod trampoline;
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
 use crate::namespaces::{NamespaceError, Namespaces};
 use crate::syscall::{self, Forked};
+pub use handshake::kill_and_reap;
+use sync::{FromInit, ToInit};
 
 pub use init::InitError;
 
@@ -52,6 +53,8 @@ pub enum ProcessError {
     Rootfs(#[from] crate::rootfs::RootfsError),
     #[error("container init exited during set-up")]
     InitDied,
+    #[error(transparent)]
+    Protocol(#[from] sync::UnexpectedMessage),
 }
 
 /// Everything the init needs, prepared by the parent before the clone.
@@ -134,10 +137,6 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
             .then_some((uid_maps.maps, gid_maps.maps)),
     )?;
     Namespaces::enter(&plan.namespaces.parent_joins)?;
-    let (parent_sock, child_sock) = sync::pair().map_err(|source| ProcessError::Sys {
-        what: "socketpair",
-        source,
-    })?;
 
     let mut flags = plan.namespaces.clone_flags.bits() as u64;
     if flags & libc::CLONE_NEWTIME as u64 != 0
@@ -152,28 +151,15 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
         flags &= !(libc::CLONE_NEWTIME as u64);
     }
     let into = plan.cgroup.and_then(|cg| cg.birth_dir_fd());
-    let (forked, born_in_cgroup) =
-        clone_into(flags, into.as_ref().map(|fd| fd.as_fd())).map_err(|source| {
-            ProcessError::Sys {
-                what: "clone3",
-                source,
-            }
-        })?;
-    drop(into);
-    let pid = match forked {
-        Forked::Child => {
-            drop(parent_sock);
-            if let Some(fd) = plan.lock_fd {
-                // SAFETY: our copy of the parent's lock fd, not used here.
-                unsafe { libc::close(fd) };
-            }
-            init::run(plan, child_sock, idmapped)
+    let child = handshake::clone_child(flags, into, move |sock| {
+        if let Some(fd) = plan.lock_fd {
+            // Our copy of the parent's lock fd, not used here.
+            syscall::close_inherited(fd);
         }
-        Forked::Parent(pid) => pid,
-    };
-    drop(child_sock);
-    drop(idmapped);
-    let result = (|| {
+        init::run(plan, sock, idmapped)
+    })?;
+    child.handshake(|child| {
+        let pid = child.pid;
         if let Some(on_clone) = plan.on_clone {
             on_clone(pid)?;
         }
@@ -184,14 +170,15 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
             std::fs::write(format!("/proc/{pid}/oom_score_adj"), score.to_string())
                 .map_err(|e| ProcessError::Init(format!("set oom_score_adj {score}: {e}")))?;
         }
-        if let Some(cg) = plan.cgroup.filter(|_| !born_in_cgroup) {
+        if let Some(cg) = plan.cgroup.filter(|_| !child.born_in_cgroup) {
             cg.apply(pid)?;
         }
-        let go = [sync::GO, pid.to_string().as_bytes()].concat();
-        sync::send_msg(&parent_sock, &go).map_err(|_| ProcessError::InitDied)?;
+        child.send(ToInit::Mapped {
+            host_pid: pid.as_raw(),
+        })?;
         let agent = plan.seccomp.as_ref().and_then(|s| s.agent.as_ref());
-        let mut msg = recv_from_child(&parent_sock, agent, pid)?;
-        if msg == sync::HOOKS {
+        let mut msg = child.recv(agent)?;
+        if msg == FromInit::Hooks {
             let hooks = spec.hooks().as_ref();
             let annotations = spec.annotations().clone().unwrap_or_default();
             // "created": the runtime spec's status once the environment
@@ -214,47 +201,11 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
                 hooks.and_then(|h| h.create_runtime().as_ref()),
                 &state,
             )?;
-            sync::send_msg(&parent_sock, sync::GO).map_err(|_| ProcessError::InitDied)?;
-            msg = recv_from_child(&parent_sock, agent, pid)?;
+            child.send(ToInit::Go)?;
+            msg = child.recv(agent)?;
         }
-        match msg.split_first() {
-            Some((b'R', _)) => Ok(()),
-            Some((&sync::ERROR, text)) => Err(ProcessError::Init(
-                String::from_utf8_lossy(text).into_owned(),
-            )),
-            _ => Err(ProcessError::InitDied),
-        }
-    })();
-    if let Err(e) = result {
-        reap(pid);
-        return Err(e);
-    }
-    Ok(pid)
-}
-
-/// The child's next message; a seccomp listener fd it sends on the way is
-/// handed to the seccomp agent here.
-pub(crate) fn recv_from_child(
-    sock: &OwnedFd,
-    agent: Option<&crate::seccomp::Agent>,
-    pid: Pid,
-) -> Result<Vec<u8>, ProcessError> {
-    loop {
-        let (msg, fd) = crate::seccomp::agent::recv_fd(sock).map_err(|_| ProcessError::InitDied)?;
-        if msg != sync::SECCOMP {
-            return Ok(msg);
-        }
-        let (Some(fd), Some(agent)) = (fd, agent) else {
-            return Err(ProcessError::InitDied);
-        };
-        agent.send(pid.as_raw(), fd.as_fd())?;
-    }
-}
-
-/// Kill and reap an init that failed during set-up.
-fn reap(pid: Pid) {
-    let _ = kill(pid, Signal::SIGKILL);
-    let _ = waitpid(pid, None);
+        handshake::finish(msg, &FromInit::Ready)
+    })
 }
 
 /// Make a time namespace for our children with `offsets` (clock name to

@@ -13,8 +13,6 @@
 //! option syntax cannot carry) the new mount API adds layers one by one
 //! (`fsconfig(FSCONFIG_SET_STRING, "lowerdir+")`, Linux 6.8+).
 
-use std::ffi::CString;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -101,51 +99,6 @@ pub fn mount_layers(plan: &Plan) -> Result<(), RootfsError> {
     })
 }
 
-fn cstr(s: &[u8]) -> Result<CString, (&'static str, Errno)> {
-    CString::new(s).map_err(|_| ("path", Errno::EINVAL))
-}
-
-const FSOPEN_CLOEXEC: libc::c_uint = 1;
-const FSCONFIG_SET_FLAG: libc::c_uint = 0;
-const FSCONFIG_SET_STRING: libc::c_uint = 1;
-const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
-const FSMOUNT_CLOEXEC: libc::c_uint = 1;
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
-
-fn fd_result(r: libc::c_long, step: &'static str) -> Result<OwnedFd, (&'static str, Errno)> {
-    if r < 0 {
-        return Err((step, Errno::last()));
-    }
-    // SAFETY: the syscall returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
-}
-
-fn fsconfig(
-    fd: &OwnedFd,
-    cmd: libc::c_uint,
-    key: Option<&CString>,
-    value: Option<&CString>,
-) -> Result<(), (&'static str, Errno)> {
-    use std::os::fd::AsRawFd;
-    let ptr = |c: Option<&CString>| c.map_or(std::ptr::null(), |c| c.as_ptr());
-    // SAFETY: fd is an fs context fd; key and value are NUL-terminated
-    // strings (or null where the command takes none) that outlive the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fd.as_raw_fd(),
-            cmd,
-            ptr(key),
-            ptr(value),
-            0,
-        )
-    };
-    if r < 0 {
-        return Err(("fsconfig", Errno::last()));
-    }
-    Ok(())
-}
-
 /// fsopen + fsconfig per layer + fsmount + move_mount onto `target`.
 fn mount_new_api(
     layers: &[PathBuf],
@@ -153,56 +106,18 @@ fn mount_new_api(
     work: &Path,
     target: &Path,
 ) -> Result<(), (&'static str, Errno)> {
-    use std::os::fd::AsRawFd;
-    let fstype = cstr(b"overlay")?;
-    // SAFETY: fstype is NUL-terminated; the flags are valid.
-    let ctx = fd_result(
-        unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) },
-        "fsopen",
-    )?;
-    let lower_key = cstr(b"lowerdir+")?;
+    use crate::syscall::{fsconfig_create, fsconfig_set_flag, fsconfig_set_string};
+    use std::os::fd::AsFd;
+    let step = |name: &'static str| move |e: Errno| (name, e);
+    let ctx = crate::syscall::fsopen("overlay").map_err(step("fsopen"))?;
+    let ctx = ctx.as_fd();
     for l in layers {
-        fsconfig(
-            &ctx,
-            FSCONFIG_SET_STRING,
-            Some(&lower_key),
-            Some(&cstr(l.as_os_str().as_bytes())?),
-        )?;
+        fsconfig_set_string(ctx, "lowerdir+", l).map_err(step("fsconfig"))?;
     }
-    fsconfig(
-        &ctx,
-        FSCONFIG_SET_STRING,
-        Some(&cstr(b"upperdir")?),
-        Some(&cstr(upper.as_os_str().as_bytes())?),
-    )?;
-    fsconfig(
-        &ctx,
-        FSCONFIG_SET_STRING,
-        Some(&cstr(b"workdir")?),
-        Some(&cstr(work.as_os_str().as_bytes())?),
-    )?;
-    fsconfig(&ctx, FSCONFIG_SET_FLAG, Some(&cstr(b"userxattr")?), None)?;
-    fsconfig(&ctx, FSCONFIG_CMD_CREATE, None, None)?;
-    // SAFETY: ctx is a created fs context fd; the flags are valid.
-    let mnt = fd_result(
-        unsafe { libc::syscall(libc::SYS_fsmount, ctx.as_raw_fd(), FSMOUNT_CLOEXEC, 0) },
-        "fsmount",
-    )?;
-    let empty = cstr(b"")?;
-    let to = cstr(target.as_os_str().as_bytes())?;
-    // SAFETY: mnt is a detached mount fd, the paths are NUL-terminated.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            mnt.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
-        )
-    };
-    if r < 0 {
-        return Err(("move_mount", Errno::last()));
-    }
-    Ok(())
+    fsconfig_set_string(ctx, "upperdir", upper).map_err(step("fsconfig"))?;
+    fsconfig_set_string(ctx, "workdir", work).map_err(step("fsconfig"))?;
+    fsconfig_set_flag(ctx, "userxattr").map_err(step("fsconfig"))?;
+    fsconfig_create(ctx).map_err(step("fsconfig"))?;
+    let mnt = crate::syscall::fsmount(ctx, 0).map_err(step("fsmount"))?;
+    crate::syscall::move_mount_to_path(mnt.as_fd(), target).map_err(step("move_mount"))
 }

@@ -7,12 +7,12 @@
 //! The same fd-passing helpers carry the fd from the init to the parent.
 
 use std::collections::BTreeMap;
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
+use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
 use serde_json::{Value, json};
 
 use super::SeccompError;
@@ -105,33 +105,13 @@ pub fn send_fd(sock: &impl AsRawFd, payload: &[u8], fd: BorrowedFd<'_>) -> nix::
 }
 
 /// Receive one message (up to 64 KiB) and the fd attached to it, if any.
-pub fn recv_fd(sock: &impl AsRawFd) -> std::io::Result<(Vec<u8>, Option<OwnedFd>)> {
+pub fn recv_fd(sock: &impl AsFd) -> std::io::Result<(Vec<u8>, Option<OwnedFd>)> {
     let mut buf = vec![0u8; 65536];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
     let (n, fd) = loop {
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        match recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
+        match crate::syscall::recv_with_fd(sock.as_fd(), &mut buf) {
             Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(e.into()),
-            Ok(msg) => {
-                let mut fd = None;
-                for c in msg.cmsgs()? {
-                    if let ControlMessageOwned::ScmRights(fds) = c {
-                        for raw in fds {
-                            // SAFETY: the kernel just installed this fd in
-                            // our table for us; nothing else owns it.
-                            let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                            fd.get_or_insert(owned);
-                        }
-                    }
-                }
-                break (msg.bytes, fd);
-            }
+            Ok(got) => break got,
         }
     };
     buf.truncate(n);

@@ -423,10 +423,10 @@ fn podman_default_profile_loads_in_the_kernel() {
     };
     let f = Filter::compile(&serde_json::from_value(profile).unwrap()).unwrap();
     let (rd, wr) = nix::unistd::pipe().unwrap();
-    // SAFETY: the child only makes async-signal-safe calls (prctl, seccomp,
+    // The child only makes async-signal-safe calls (prctl, seccomp,
     // clock_gettime, write, _exit) before it exits.
-    match unsafe { nix::unistd::fork() }.unwrap() {
-        nix::unistd::ForkResult::Child => {
+    match syscall::fork().unwrap() {
+        syscall::Forked::Child => {
             let t = std::time::Instant::now();
             let ok = syscall::set_no_new_privs().is_ok() && f.load().is_ok();
             let us = if ok {
@@ -437,7 +437,7 @@ fn podman_default_profile_loads_in_the_kernel() {
             let _ = nix::unistd::write(&wr, &us.to_ne_bytes());
             syscall::exit_now(0);
         }
-        nix::unistd::ForkResult::Parent { child } => {
+        syscall::Forked::Parent(child) => {
             drop(wr);
             let mut buf = [0u8; 8];
             let n = nix::unistd::read(&rd, &mut buf).unwrap();

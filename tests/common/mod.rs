@@ -49,6 +49,7 @@ pub fn skip(why: &str) {
 }
 
 pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
 
@@ -129,6 +130,8 @@ pub fn rootfs_template() -> &'static Path {
             dir.display()
         );
         let _ = OWNED_ROOTFS.set(dir.clone());
+        // SAFETY: registers a plain `extern "C" fn()` that lives for the
+        // whole program.
         unsafe {
             libc::atexit(remove_owned_rootfs);
         }
@@ -428,6 +431,7 @@ fn detach_mounts_under(dir: &Path) {
         points.sort_by_key(|p| std::cmp::Reverse(p.len()));
         for p in points {
             if let Ok(c) = std::ffi::CString::new(p) {
+                // SAFETY: `c` is NUL-terminated and outlives the call.
                 unsafe {
                     libc::umount2(c.as_ptr(), libc::MNT_DETACH);
                 }
@@ -451,6 +455,8 @@ pub fn with_inherited_fds(cmd: &mut Command, files: Vec<(fs::File, i32)>) {
     let raw: Vec<(i32, i32)> = files.iter().map(|(f, t)| (f.as_raw_fd(), *t)).collect();
     // keep the files open until the command is spawned: leak them into the closure
     let keep = files;
+    // SAFETY: the closure runs in the forked child before exec and makes
+    // only async-signal-safe calls (fcntl, dup2) on fds it was given.
     unsafe {
         cmd.pre_exec(move || {
             let _ = &keep;
@@ -1017,6 +1023,7 @@ impl Drop for Bundle {
         }
         // safety net: kill leaked container processes of this test
         for pid in procs_with_root(&self.rootfs()) {
+            // SAFETY: kill takes a pid and a signal; no memory is involved.
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
             }

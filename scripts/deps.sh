@@ -12,7 +12,9 @@ TEST_USER=${FERRY_TEST_USER:-ferrytest}
 TEST_UID=1500
 # golang-github-containers-common ships podman's default seccomp profile
 # (/usr/share/containers/seccomp.json) for the seccomp tests and bench.
-PACKAGES=(busybox-static uidmap runc crun hyperfine strace jq util-linux golang-github-containers-common umoci bc skopeo docker-registry apache2-utils openssl ca-certificates)
+# gcc and libc6-dev build the static attack and probe programs of the tests
+# (cc -static) and the exec trampoline (build.rs).
+PACKAGES=(busybox-static gcc libc6-dev uidmap runc crun hyperfine strace jq util-linux golang-github-containers-common umoci bc skopeo docker-registry apache2-utils openssl ca-certificates)
 
 log() { echo "deps: $*" >&2; }
 

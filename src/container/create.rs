@@ -169,24 +169,25 @@ fn create(store: &Store, bundle: Bundle, o: CreateOptions) -> Result<State, Cont
         cgroup: None,
         creating: true,
     };
-    let record_cgroup = |cg: &crate::cgroups::CgroupState| {
-        let provisional = State {
-            cgroup: Some(cg.clone()),
-            ..state.clone()
-        };
-        dir.save(&provisional)
-            .map_err(|e| crate::cgroups::CgroupError::Record(e.to_string()))
-    };
-    // Dropped on any failure below: kills what is in it and removes it.
-    let cgroup = crate::cgroups::Manager::create(
+    let planned = crate::cgroups::Manager::plan(
         &spec,
         &crate::cgroups::Options {
             id: o.id,
             systemd: o.systemd_cgroup,
             rootless: crate::user::is_rootless(),
-            record: Some(&record_cgroup),
         },
     )?;
+    // Dropped on any failure below: kills what is in it and removes it.
+    let cgroup = match planned {
+        Some(planned) => {
+            dir.save(&State {
+                cgroup: Some(planned.record()),
+                ..state.clone()
+            })?;
+            planned.make()?
+        }
+        None => None,
+    };
     state.cgroup = cgroup.as_ref().map(|c| c.state().clone());
     let base = state.clone();
     let record_init = |pid: Pid| {

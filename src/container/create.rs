@@ -103,23 +103,7 @@ fn create(store: &Store, bundle: Bundle, o: CreateOptions) -> Result<State, Cont
     )?;
     // Compiled before anything exists: a bad profile leaves nothing behind.
     let seccomp = crate::seccomp::Seccomp::for_container(&spec, o.id, &bundle)?;
-    let terminal = spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
-    if o.console_socket.is_some() && !terminal {
-        return Err(ContainerError::ConsoleWithoutTerminal);
-    }
-    config::check_sysctls(&spec, |flag| namespaces.has(flag))?;
-    if let Some(process) = spec.process() {
-        crate::process::finalize::lsm_labels(process).check()?;
-    }
-    crate::lsm::mount_label_option(
-        spec.linux()
-            .as_ref()
-            .and_then(|l| l.mount_label().as_deref()),
-    )?;
+    check(&spec, &namespaces, &o)?;
     let console_socket = match o.console_socket {
         Some(path) => Some(connect(path)?),
         None => o.console,
@@ -132,19 +116,7 @@ fn create(store: &Store, bundle: Bundle, o: CreateOptions) -> Result<State, Cont
     };
     let dir = guard.dir.as_ref().expect("dir");
 
-    let fifo_path = dir.fifo_path();
-    // World-writable for the write side only: the init may run as any uid.
-    let setup = |what| move |source| ContainerError::Setup { what, source };
-    mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
-        .map_err(|e| setup("create exec fifo")(e.into()))?;
-    // mkfifo's mode went through our umask.
-    std::fs::set_permissions(
-        &fifo_path,
-        std::os::unix::fs::PermissionsExt::from_mode(0o622),
-    )
-    .map_err(setup("create exec fifo"))?;
-    let fifo = nix::fcntl::open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| setup("open exec fifo")(e.into()))?;
+    let fifo = make_exec_fifo(dir)?;
 
     // Recorded before anything else is made (the cgroup, then the init):
     // a `create` killed half-way leaves a provisional state.json that tells
@@ -232,6 +204,43 @@ fn create(store: &Store, bundle: Bundle, o: CreateOptions) -> Result<State, Cont
     guard.dir = None;
     cgroup.map(crate::cgroups::Manager::keep);
     Ok(state)
+}
+
+/// What `create` refuses before it makes anything: a console socket
+/// without a terminal, sysctls outside a private namespace, bad LSM labels.
+fn check(spec: &Spec, namespaces: &Namespaces, o: &CreateOptions) -> Result<(), ContainerError> {
+    let Some(process) = spec.process() else {
+        return Err(ContainerError::NoProcess);
+    };
+    if o.console_socket.is_some() && process.terminal() != Some(true) {
+        return Err(ContainerError::ConsoleWithoutTerminal);
+    }
+    config::check_sysctls(spec, |flag| namespaces.has(flag))?;
+    crate::process::finalize::lsm_labels(process).check()?;
+    crate::lsm::mount_label_option(
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.mount_label().as_deref()),
+    )?;
+    Ok(())
+}
+
+/// The exec fifo the init blocks on until `start`; an `O_PATH` fd of it
+/// for the init.
+fn make_exec_fifo(dir: &ContainerDir) -> Result<OwnedFd, ContainerError> {
+    let fifo_path = dir.fifo_path();
+    let setup = |what| move |source| ContainerError::Setup { what, source };
+    // World-writable for the write side only: the init may run as any uid.
+    mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
+        .map_err(|e| setup("create exec fifo")(e.into()))?;
+    // mkfifo's mode went through our umask.
+    std::fs::set_permissions(
+        &fifo_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o622),
+    )
+    .map_err(setup("create exec fifo"))?;
+    nix::fcntl::open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| setup("open exec fifo")(e.into()))
 }
 
 /// Undo a failed create: kill the init, remove the state dir.

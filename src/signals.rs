@@ -1,4 +1,5 @@
-//! Signal names and numbers as `kill` accepts them.
+//! Signal names and numbers as `kill` accepts them, and the signal
+//! forwarding and reaping of a foreground `run` or `exec`.
 
 /// Errors parsing a signal.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +88,49 @@ pub fn parse(s: &str) -> Result<i32, SignalError> {
         None
     };
     parsed.ok_or_else(unknown)
+}
+
+/// Block every signal a foreground `run` or `exec` forwards (and SIGCHLD,
+/// to learn of the exit); the child unblocks them before exec.
+pub fn block_forwarded() -> nix::Result<nix::sys::signal::SigSet> {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+    let mut set = SigSet::all();
+    set.remove(Signal::SIGKILL);
+    set.remove(Signal::SIGSTOP);
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
+    Ok(set)
+}
+
+/// Relay the signals of `set` (blocked by [`block_forwarded`]) to `pid`
+/// until it exits; its exit code, or 128+N.
+pub fn forward_until_exit(
+    set: &nix::sys::signal::SigSet,
+    pid: nix::unistd::Pid,
+) -> nix::Result<i32> {
+    use nix::sys::signal::Signal;
+    loop {
+        let sig = set.wait()?;
+        if sig != Signal::SIGCHLD {
+            let _ = nix::sys::signal::kill(pid, sig);
+            continue;
+        }
+        if let Some(code) = reap(pid) {
+            return Ok(code);
+        }
+    }
+}
+
+/// Reap exited children; `pid`'s exit code (128+N if killed) once it is gone.
+pub fn reap(pid: nix::unistd::Pid) -> Option<i32> {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(p, code)) if p == pid => return Some(code),
+            Ok(WaitStatus::Signaled(p, sig, _)) if p == pid => return Some(128 + sig as i32),
+            Ok(WaitStatus::StillAlive) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
 }
 
 #[cfg(test)]

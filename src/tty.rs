@@ -235,7 +235,7 @@ pub fn bridge(
         if sig_ready && let Ok(Some(info)) = sfd.read_signal() {
             match Signal::try_from(info.ssi_signo as i32) {
                 Ok(Signal::SIGCHLD) => {
-                    if let Some(code) = crate::commands::reap(pid) {
+                    if let Some(code) = crate::signals::reap(pid) {
                         // Drain what the container printed last.
                         while let Ok(n) = nix::unistd::read(master, &mut buf) {
                             if n == 0 || !poll_now(master) {

@@ -378,3 +378,35 @@ fn failing_poststart_and_poststop_hooks_warn_and_the_rest_still_run() {
     );
     b.assert_state_root_empty();
 }
+
+#[test]
+fn exec_in_a_container_being_created_says_it_does_not_exist() {
+    // As runc: until `create` is done the container does not exist for
+    // exec (which reads the state without waiting for create's lock).
+    require_root!();
+    let mut b = Bundle::new("hooksexec");
+    let d = hook_dir(&b);
+    let script = format!(
+        "cat >/dev/null; {ferry} --root {root} exec {id} true 2>{d}/exec.err; echo $? >{d}/exec.rc",
+        ferry = ferry_bin().display(),
+        root = b.state_root.display(),
+        id = b.id,
+        d = d.display()
+    );
+    b.set("/hooks/prestart", json!([sh_hook(&script, &[])]));
+    b.args(&["sleep", "30"]);
+    b.create(&[]);
+    let read = |n: &str| fs::read_to_string(d.join(n)).unwrap_or_default();
+    assert_eq!(
+        read("exec.rc").trim(),
+        "255",
+        "exec.err: {}",
+        read("exec.err")
+    );
+    assert!(
+        read("exec.err").contains(&format!("container {} does not exist", b.id)),
+        "exec during create: {:?}",
+        read("exec.err")
+    );
+    assert_eq!(b.status(), "created");
+}

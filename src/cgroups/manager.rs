@@ -19,18 +19,43 @@ use super::layout::{Layout, detect};
 use super::path::{self, CgPath};
 use super::{CgroupError, CgroupState, devices, fs, v1, v2};
 
-/// Saves a cgroup's record before the cgroup is made.
-pub type RecordFn<'a> = dyn Fn(&CgroupState) -> Result<(), CgroupError> + 'a;
-
 /// How `create` was asked to handle cgroups.
 pub struct Options<'a> {
     pub id: &'a str,
     pub systemd: bool,
     pub rootless: bool,
-    /// Called with the record of the cgroup before any directory is made
-    /// (`create` saves it, so that `delete --force` can remove what a
-    /// `create` killed half-way made).
-    pub record: Option<&'a RecordFn<'a>>,
+}
+
+/// A container cgroup decided on but not made yet: its record is known
+/// (`create` saves it before [`Planned::make`], so that `delete --force`
+/// can remove what a `create` killed half-way made).
+pub struct Planned<'a> {
+    res: Option<&'a LinuxResources>,
+    layout: Layout,
+    path: CgPath,
+    rootless: bool,
+}
+
+impl Planned<'_> {
+    /// The record [`Planned::make`] will produce.
+    pub fn record(&self) -> CgroupState {
+        planned(&self.layout, &self.path)
+    }
+
+    /// Create the cgroup and apply its resources (rootless: `None`, with a
+    /// warning, when that fails).
+    pub fn make(self) -> Result<Option<Manager>, CgroupError> {
+        let empty = LinuxResources::default();
+        let res = self.res.unwrap_or(&empty);
+        let made = Manager::make(res, &self.layout, &self.path, self.rootless);
+        match made {
+            Err(e) if self.rootless => {
+                log::warn!("rootless cgroup not used: {e}");
+                Ok(None)
+            }
+            other => other.map(Some),
+        }
+    }
 }
 
 /// A container cgroup being set up. Dropped without [`Manager::keep`],
@@ -55,11 +80,11 @@ pub fn has_limits(r: &LinuxResources) -> bool {
 }
 
 impl Manager {
-    /// Create the cgroup of a new container and apply its resources.
+    /// Decide on the cgroup of a new container (nothing is made yet).
     /// `None`: the container runs without a cgroup of its own (rootless
     /// without a delegated v2 subtree; a warning says so if limits were
     /// asked for).
-    pub fn create(spec: &Spec, o: &Options) -> Result<Option<Manager>, CgroupError> {
+    pub fn plan<'a>(spec: &'a Spec, o: &Options) -> Result<Option<Planned<'a>>, CgroupError> {
         if o.systemd && !Path::new("/run/systemd/system").exists() {
             return Err(CgroupError::SystemdNotRunning);
         }
@@ -96,21 +121,13 @@ impl Manager {
             if !delegated(&path.dir_in(h)) {
                 return skip("no delegated cgroup v2 subtree");
             }
-            if let Some(record) = o.record {
-                record(&planned(&layout, &path))?;
-            }
-            return match Self::make(res, &layout, &path, true) {
-                Ok(m) => Ok(Some(m)),
-                Err(e) => {
-                    log::warn!("rootless cgroup not used: {e}");
-                    Ok(None)
-                }
-            };
         }
-        if let Some(record) = o.record {
-            record(&planned(&layout, &path))?;
-        }
-        Self::make(res, &layout, &path, false).map(Some)
+        Ok(Some(Planned {
+            res: linux.and_then(|l| l.resources().as_ref()),
+            layout,
+            path,
+            rootless: o.rootless,
+        }))
     }
 
     fn make(

@@ -31,7 +31,7 @@ use std::path::PathBuf;
 
 pub use convert::{blkio_weight_to_io_weight, parse_size, shares_to_weight, swap_to_v2};
 pub use layout::{Layout, detect, own_dirs};
-pub use manager::{Manager, Options, has_limits, update};
+pub use manager::{Manager, Options, Planned, has_limits, update};
 pub use record::CgroupState;
 
 /// Errors managing a container's cgroup.
@@ -77,9 +77,6 @@ pub enum CgroupError {
     Timeout(&'static str),
     #[error("device cgroup program: {0}")]
     Bpf(String),
-    /// Saving the cgroup's record in the container's state failed.
-    #[error("{0}")]
-    Record(String),
 }
 
 impl CgroupError {

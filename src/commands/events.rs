@@ -3,104 +3,15 @@
 //! container stops; `--stats` prints one stats event and exits.
 
 use std::io::Write;
-use std::os::fd::AsFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Result, bail};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use serde::Serialize;
 
-use crate::cgroups::{CgroupState, oom::OomWatcher, stats};
-use crate::container::{State, Status, Store};
-
-use super::kill::open_init;
+use crate::container::{Container, Event, Store};
 
 pub fn events(store: &Store, id: &str, stats_once: bool, interval: &str) -> Result<()> {
     let interval = parse_duration(interval)?;
-    let dir = store.open_container(id)?;
-    let Some(state) = dir.load()? else {
-        bail!("container {id} is still being created")
-    };
-    if state.status(dir.path()) == Status::Stopped {
-        bail!("container {id} is not running");
-    }
-    drop(dir);
-    let Some(cg) = &state.cgroup else {
-        bail!("container {id} has no cgroup of its own: no events");
-    };
-    if stats_once {
-        return emit(&Event::stats(id, cg));
-    }
-    watch(&state, cg, interval)
-}
-
-fn watch(state: &State, cg: &CgroupState, interval: Duration) -> Result<()> {
-    let id = &state.id;
-    let mut oom = OomWatcher::new(cg)?;
-    let Some(init) = open_init(state) else {
-        return Ok(());
-    };
-    let mut next = Instant::now() + interval;
-    loop {
-        let mut fds = vec![PollFd::new(init.as_fd(), PollFlags::POLLIN)];
-        if let Some(w) = &oom {
-            fds.push(PollFd::new(w.fd(), PollFlags::POLLIN));
-        }
-        let wait = next.saturating_duration_since(Instant::now());
-        let ms = u16::try_from(wait.as_millis().min(60_000)).unwrap_or(u16::MAX);
-        match poll(&mut fds, PollTimeout::from(ms)) {
-            Ok(_) | Err(nix::Error::EINTR) => {}
-            Err(e) => bail!("wait for events: {e}"),
-        }
-        let exited = fds[0].revents().is_some_and(|r| !r.is_empty());
-        let oom_ready = fds
-            .get(1)
-            .and_then(|f| f.revents())
-            .is_some_and(|r| !r.is_empty());
-        drop(fds);
-        if oom_ready || exited {
-            let n = oom.as_mut().map_or(0, OomWatcher::take);
-            for _ in 0..n.min(100) {
-                emit(&Event::oom(id))?;
-            }
-        }
-        if exited {
-            return Ok(());
-        }
-        if Instant::now() >= next {
-            emit(&Event::stats(id, cg))?;
-            next = Instant::now() + interval;
-        }
-    }
-}
-
-/// One line of `events`, with runc's keys in runc's order:
-/// `{"type":…,"id":…,"data":…}` (`data` left out of an `oom` event).
-#[derive(Debug, Serialize)]
-struct Event<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<serde_json::Value>,
-}
-
-impl<'a> Event<'a> {
-    fn stats(id: &'a str, cg: &CgroupState) -> Self {
-        Event {
-            kind: "stats",
-            id,
-            data: Some(stats::collect(cg)),
-        }
-    }
-
-    fn oom(id: &'a str) -> Self {
-        Event {
-            kind: "oom",
-            id,
-            data: None,
-        }
-    }
+    Container::load(store, id)?.events(stats_once, interval, emit)
 }
 
 fn emit(event: &Event) -> Result<()> {
@@ -147,23 +58,8 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Event, parse_duration};
+    use super::parse_duration;
     use std::time::Duration;
-
-    #[test]
-    fn events_have_runcs_key_order() {
-        let oom = serde_json::to_string(&Event::oom("c1")).unwrap();
-        assert_eq!(oom, r#"{"type":"oom","id":"c1"}"#);
-        let stats = Event {
-            kind: "stats",
-            id: "c1",
-            data: Some(serde_json::json!({"pids": {"current": 1}})),
-        };
-        assert_eq!(
-            serde_json::to_string(&stats).unwrap(),
-            r#"{"type":"stats","id":"c1","data":{"pids":{"current":1}}}"#
-        );
-    }
 
     #[test]
     fn go_durations() {

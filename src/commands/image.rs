@@ -6,13 +6,14 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::cli::{CreateOpts, GlobalOpts, ImageCommand, ImageOpts, ListFormat, RunOpts};
+use crate::cli::{GlobalOpts, ImageCommand, ImageOpts, ListFormat};
+use crate::container::{self, CreateOptions};
 use crate::image::bundle::{BundleOptions, make_bundle};
 use crate::image::history::{self, human};
 use crate::image::import::{ImportOptions, import};
 use crate::image::{ImageRecord, Store, extract::remove_tree, userns};
 
-use super::spec::{default_spec, make_rootless};
+use crate::container::template::{default_spec, make_rootless};
 
 pub fn image(g: &GlobalOpts, o: &ImageOpts) -> Result<i32> {
     let root = o.store.clone().unwrap_or_else(Store::default_root);
@@ -308,16 +309,20 @@ fn run(
             return Err(e);
         }
     }
-    let opts = RunOpts {
-        create: CreateOpts {
-            bundle: Some(dir.clone()),
-            id,
-            ..CreateOpts::default()
-        },
-        detach,
-        keep: false,
+    let options = CreateOptions {
+        id: &id,
+        systemd_cgroup: g.systemd_cgroup,
+        ..CreateOptions::default()
     };
-    let res = super::run::run(g, &opts);
+    let res = super::store(g).and_then(|containers| {
+        Ok(container::run(
+            &containers,
+            Some(&dir),
+            options,
+            detach,
+            false,
+        )?)
+    });
     if rm || res.is_err() {
         store.remove_ref(&dir);
         // The upper directory holds files of the container's users.

@@ -3,20 +3,14 @@
 use anyhow::Result;
 
 use crate::cli::ListFormat;
-use crate::container::{StateDocument, Status, Store};
+use crate::container::{Container, StateDocument, Store};
 
 pub fn list(store: &Store, format: ListFormat, quiet: bool) -> Result<()> {
-    let mut states = Vec::new();
-    for id in store.ids()? {
-        if let Ok(Some(state)) = store.peek(&id) {
-            let status = state.status(&store.container_path(&id));
-            // Invisible until `create` is done, as for `state`.
-            if status != Status::Creating {
-                states.push((state, status));
-            }
-        }
-    }
-    let rows: Vec<StateDocument> = states.iter().map(|(s, st)| s.document(*st)).collect();
+    let containers = Container::list(store)?;
+    let rows = containers
+        .iter()
+        .map(Container::document)
+        .collect::<Result<Vec<StateDocument>, _>>()?;
     if quiet {
         rows.iter().for_each(|r| println!("{}", r.id));
         return Ok(());

@@ -19,10 +19,9 @@ mod update;
 
 use anyhow::Result;
 
-pub use run::reap;
-
+use crate::cli::CreateOpts;
 use crate::cli::{Cli, Command, GlobalOpts};
-use crate::container::{Store, default_root};
+use crate::container::{CreateOptions, Store, default_root};
 
 /// The version banner (`--version`), as engines print it.
 pub const VERSION: &str = concat!(
@@ -78,7 +77,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         anyhow::bail!("no command given; see ferry --help");
     };
     match command {
-        Command::Create(o) => create::create(g, &o, create::Caller::default()).map(|_| 0),
+        Command::Create(o) => create::create(g, &o).map(|()| 0),
         Command::Start { id } => start::start(&store(g)?, &id).map(|()| 0),
         Command::State { id } => state::state(&store(g)?, &id).map(|()| 0),
         Command::Kill { all, id, signal } => kill::kill(&store(g)?, &id, &signal, all).map(|()| 0),
@@ -102,7 +101,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Features => features::features().map(|()| 0),
         Command::Image(o) => image::image(g, &o),
         Command::Checkpoint(o) => checkpoint::checkpoint(&store(g)?, &o).map(|()| 0),
-        Command::Restore(o) => checkpoint::restore(g, &o),
+        Command::Restore(o) => checkpoint::restore(&store(g)?, &o),
         Command::Spec { bundle, rootless } => spec::spec(bundle.as_deref(), rootless).map(|()| 0),
     }
 }
@@ -111,4 +110,18 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
 pub fn store(g: &GlobalOpts) -> Result<Store> {
     let root = g.root.clone().unwrap_or_else(default_root);
     Ok(Store::open(&root)?)
+}
+
+/// The container options the command line gives `create` and `run`.
+fn create_options<'a>(g: &GlobalOpts, o: &'a CreateOpts) -> CreateOptions<'a> {
+    CreateOptions {
+        id: &o.id,
+        console_socket: o.console_socket.as_deref(),
+        pid_file: o.pid_file.as_deref(),
+        preserve_fds: o.preserve_fds,
+        no_pivot: o.no_pivot,
+        no_new_keyring: o.no_new_keyring,
+        systemd_cgroup: g.systemd_cgroup,
+        ..CreateOptions::default()
+    }
 }

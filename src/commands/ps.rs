@@ -10,19 +10,10 @@ use std::process::Command;
 use anyhow::{Result, bail};
 
 use crate::cli::ListFormat;
-use crate::container::{State, Status, Store};
+use crate::container::{Container, Store};
 
 pub fn ps(store: &Store, id: &str, format: ListFormat, ps_args: &[String]) -> Result<()> {
-    let dir = store.open_container(id)?;
-    let Some(state) = dir.load()? else {
-        bail!("container {id} is still being created")
-    };
-    let pids = if state.status(dir.path()) == Status::Stopped {
-        Vec::new()
-    } else {
-        container_pids(&state)
-    };
-    drop(dir);
+    let pids = Container::load(store, id)?.processes()?;
     if format == ListFormat::Json {
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(());
@@ -44,37 +35,6 @@ pub fn ps(store: &Store, id: &str, format: ListFormat, ps_args: &[String]) -> Re
         ),
         Err(_) => print_from_proc(&pids),
     }
-}
-
-/// Every process of the container: its cgroup, else its pid namespace.
-pub fn container_pids(state: &State) -> Vec<i32> {
-    let mut pids = match &state.cgroup {
-        Some(cg) => cg.pids(),
-        None => pid_ns_members(state.pid),
-    };
-    pids.sort_unstable();
-    pids.dedup();
-    pids
-}
-
-/// The init and every process sharing its pid namespace.
-pub fn pid_ns_members(init: i32) -> Vec<i32> {
-    use std::os::unix::fs::MetadataExt;
-    let ino = |pid: &str| {
-        std::fs::metadata(format!("/proc/{pid}/ns/pid"))
-            .map(|m| m.ino())
-            .ok()
-    };
-    let Some(target) = ino(&init.to_string()) else {
-        return Vec::new();
-    };
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()) && ino(n) == Some(target))
-        .filter_map(|n| n.parse().ok())
-        .collect()
 }
 
 /// Keep the header and the lines whose PID column is one of `wanted`.

@@ -4,30 +4,15 @@
 
 use std::io::Read;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources};
 
-use crate::cgroups::{self, parse_size};
+use crate::cgroups::parse_size;
 use crate::cli::UpdateOpts;
-use crate::container::{Status, Store};
+use crate::container::{Container, Store};
 
 pub fn update(store: &Store, o: &UpdateOpts) -> Result<()> {
-    let dir = store.open_container(&o.id)?;
-    let Some(state) = dir.load()? else {
-        bail!("container {} is still being created", o.id)
-    };
-    if state.status(dir.path()) == Status::Stopped {
-        bail!("container {} is not running", o.id);
-    }
-    let Some(cg) = &state.cgroup else {
-        bail!(
-            "container {} has no cgroup of its own: cannot update its resources",
-            o.id
-        );
-    };
-    let res = resources(o)?;
-    cgroups::update(cg, &res)?;
-    Ok(())
+    Container::load(store, &o.id)?.update(|| resources(o))
 }
 
 /// The resources to apply: the document, then the flags.

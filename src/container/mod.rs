@@ -1,10 +1,27 @@
-//! The on-disk state of containers: `ROOT/ID/state.json`, the exec fifo
-//! that `start` opens, and a lock that serializes commands on one id.
+//! Containers: the on-disk state (`ROOT/ID/state.json`, the exec fifo
+//! that `start` opens, a lock that serializes commands on one id) and the
+//! [`Container`] type that owns the lifecycle, its status rules in one
+//! table ([`Op`]).
 
+mod create;
+pub mod criu;
+mod events;
+mod exec;
 mod id;
+mod lifecycle;
+mod rules;
+mod run;
+mod signal;
 mod state;
 mod store;
+pub mod template;
 
+pub use create::{Bundle, CreateOptions};
+pub use events::Event;
+pub use exec::{ExecOptions, Foreground};
 pub use id::validate_id;
+pub use lifecycle::{Container, ContainerError};
+pub use rules::Op;
+pub use run::run;
 pub use state::{State, StateDocument, Status, process_start_time};
 pub use store::{ContainerDir, Store, StoreError, default_root};

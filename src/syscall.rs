@@ -33,7 +33,13 @@ pub fn clone3_fork(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Forked,
         pidfd: 0,
         child_tid: 0,
         parent_tid: 0,
-        exit_signal: libc::SIGCHLD as u64,
+        // With CLONE_PARENT the kernel takes the caller's own exit signal
+        // and refuses any other.
+        exit_signal: if flags & libc::CLONE_PARENT as u64 == 0 {
+            libc::SIGCHLD as u64
+        } else {
+            0
+        },
         stack: 0,
         stack_size: 0,
         tls: 0,
@@ -545,5 +551,23 @@ mod tests {
     fn signals_are_described_like_go_does() {
         assert_eq!(signal_description(libc::SIGSYS), "bad system call");
         assert_eq!(signal_description(libc::SIGKILL), "killed");
+    }
+}
+
+/// A plain child process, like `fork`: `clone3` where the kernel and the
+/// seccomp filter in force allow it, else `fork` (a container's profile may
+/// refuse `clone3` with ENOSYS, as docker's does, so that libc falls back).
+///
+/// The caller must be single-threaded, as with `fork`.
+pub fn fork_child() -> Result<Forked, Errno> {
+    match clone3_fork(0, None) {
+        Err(Errno::ENOSYS | Errno::EPERM) => {}
+        other => return other,
+    }
+    // SAFETY: the caller is single-threaded (see above), so the child's copy
+    // of the address space holds no lock that another thread owned.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => Ok(Forked::Child),
+        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent(child)),
     }
 }

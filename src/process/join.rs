@@ -143,8 +143,12 @@ fn must_join_user_first(namespaces: &[(CloneFlags, File)]) -> bool {
     let for_children = has(CloneFlags::CLONE_NEWPID) || has(NEWTIME);
     has(CloneFlags::CLONE_NEWUSER)
         && for_children
-        && !caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_ADMIN)
-            .unwrap_or(false)
+        && !caps::has_cap(
+            None,
+            caps::CapSet::Effective,
+            caps::Capability::CAP_SYS_ADMIN,
+        )
+        .unwrap_or(false)
 }
 
 /// Enter the pid and time namespaces for the caller's future children.

@@ -514,6 +514,24 @@ pub fn signal_description(sig: i32) -> String {
     text.to_string_lossy().to_lowercase()
 }
 
+/// A plain child process, like `fork`: `clone3` where the kernel and the
+/// seccomp filter in force allow it, else `fork` (a container's profile may
+/// refuse `clone3` with ENOSYS, as docker's does, so that libc falls back).
+///
+/// The caller must be single-threaded, as with `fork`.
+pub fn fork_child() -> Result<Forked, Errno> {
+    match clone3_fork(0, None) {
+        Err(Errno::ENOSYS | Errno::EPERM) => {}
+        other => return other,
+    }
+    // SAFETY: the caller is single-threaded (see above), so the child's copy
+    // of the address space holds no lock that another thread owned.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => Ok(Forked::Child),
+        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent(child)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -551,23 +569,5 @@ mod tests {
     fn signals_are_described_like_go_does() {
         assert_eq!(signal_description(libc::SIGSYS), "bad system call");
         assert_eq!(signal_description(libc::SIGKILL), "killed");
-    }
-}
-
-/// A plain child process, like `fork`: `clone3` where the kernel and the
-/// seccomp filter in force allow it, else `fork` (a container's profile may
-/// refuse `clone3` with ENOSYS, as docker's does, so that libc falls back).
-///
-/// The caller must be single-threaded, as with `fork`.
-pub fn fork_child() -> Result<Forked, Errno> {
-    match clone3_fork(0, None) {
-        Err(Errno::ENOSYS | Errno::EPERM) => {}
-        other => return other,
-    }
-    // SAFETY: the caller is single-threaded (see above), so the child's copy
-    // of the address space holds no lock that another thread owned.
-    match unsafe { nix::unistd::fork() }? {
-        nix::unistd::ForkResult::Child => Ok(Forked::Child),
-        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent(child)),
     }
 }

@@ -4,21 +4,38 @@
 //!
 //! Working directory, as runc: the bundle for the hooks that run in the
 //! runtime's namespaces (`prestart`, `createRuntime`, `poststart`,
-//! `poststop`), the rootfs for `createContainer` (see [`run_in`]), and the
-//! process's own cwd for `startContainer` (it runs in the container, after
-//! the init changed to that directory).
+//! `poststop`), the rootfs for `createContainer` (see
+//! [`run_in_container`]), and the process's own cwd for `startContainer`
+//! (it runs in the container, after the init changed to that directory).
+//!
+//! The hooks that run in the container (`createContainer`, `startContainer`)
+//! are children of the init, whose executable is ferry's binary on the host
+//! until it execs the container's program. Started with a plain `execve`,
+//! a hook whose path is `/proc/self/exe`, or a `#!/proc/self/exe` script,
+//! would run ferry's binary again with the container's program loader
+//! (CVE-2019-5736, see `process/trampoline.rs`). So they are started through
+//! the exec trampoline too: while the kernel resolves the hook's program,
+//! `/proc/self/exe` is the sealed memfd, never ferry's binary.
 
+use std::ffi::CString;
+use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::unistd::Pid;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{AccessFlags, Pid, access, dup2_stdin, pipe2};
 use oci_spec::runtime::Hook;
 
-use crate::syscall;
+use crate::process::trampoline::Trampoline;
+use crate::syscall::{self, Forked};
 
 /// Errors of a hook.
 #[derive(Debug, thiserror::Error)]
@@ -39,20 +56,27 @@ pub fn run(
     state: &serde_json::Value,
 ) -> Result<(), HookError> {
     let cwd = default_cwd(kind, state);
-    run_in(kind, hooks, state, cwd.as_deref())
+    let state = state.to_string();
+    for hook in hooks.into_iter().flatten() {
+        run_one(kind, hook, &state, cwd.as_deref(), None)?;
+    }
+    Ok(())
 }
 
-/// Run `hooks` in order in directory `cwd` (`None`: ferry's own); the first
-/// failure stops the rest.
-pub fn run_in(
+/// Run `hooks`, which run inside the container, in order, in directory
+/// `cwd` (`None`: the caller's own), each started through `trampoline`;
+/// the first failure stops the rest. The caller must be single-threaded
+/// (the container's init).
+pub fn run_in_container(
     kind: &'static str,
     hooks: Option<&Vec<Hook>>,
     state: &serde_json::Value,
     cwd: Option<&Path>,
+    trampoline: &Trampoline,
 ) -> Result<(), HookError> {
     let state = state.to_string();
     for hook in hooks.into_iter().flatten() {
-        run_one(kind, hook, &state, cwd)?;
+        run_one(kind, hook, &state, cwd, Some(trampoline))?;
     }
     Ok(())
 }
@@ -66,7 +90,7 @@ pub fn run_logged(kind: &'static str, hooks: Option<&Vec<Hook>>, state: &serde_j
     let cwd = default_cwd(kind, state);
     let text = state.to_string();
     for hook in hooks.into_iter().flatten() {
-        if let Err(e) = run_one(kind, hook, &text, cwd.as_deref()) {
+        if let Err(e) = run_one(kind, hook, &text, cwd.as_deref(), None) {
             log::warn!("{e}");
         }
     }
@@ -83,11 +107,15 @@ fn default_cwd(kind: &str, state: &serde_json::Value) -> Option<PathBuf> {
     bundle.is_dir().then_some(bundle)
 }
 
+/// Run one hook with `state` on its stdin and wait for it (up to its
+/// timeout). With a `trampoline`, it is started through it (a hook inside
+/// the container); else with a plain spawn (a hook on the host).
 fn run_one(
     kind: &'static str,
     hook: &Hook,
     state: &str,
     cwd: Option<&Path>,
+    trampoline: Option<&Trampoline>,
 ) -> Result<(), HookError> {
     let path = hook.path().display().to_string();
     // Not from inside the container: its stderr may be the container's.
@@ -99,6 +127,33 @@ fn run_one(
         path: path.clone(),
         msg,
     };
+    let (pid, stdin) = match trampoline {
+        Some(t) => spawn_through(t, kind, hook, cwd).map_err(fail)?,
+        None => spawn_command(hook, cwd).map_err(fail)?,
+    };
+    // A hook that does not read its stdin is fine: ignore EPIPE.
+    let _ = File::from(stdin).write_all(state.as_bytes());
+    let timeout = hook.timeout().map(|t| Duration::from_secs(t.max(1) as u64));
+    if let Some(limit) = timeout
+        && !wait_with_timeout(pid.as_raw(), limit)
+    {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = reap(pid);
+        return Err(fail(format!("timed out after {}s", limit.as_secs())));
+    }
+    let status = reap(pid).map_err(|e| fail(std::io::Error::from(e).to_string()))?;
+    if !status.success() {
+        return Err(fail(format!(
+            "error running hook: {}",
+            how_it_ended(status)
+        )));
+    }
+    Ok(())
+}
+
+/// Start a hook on the host: its own `args` (the first as `argv[0]`) and
+/// exactly its own `env`, in `cwd`. Returns its pid and its stdin.
+fn spawn_command(hook: &Hook, cwd: Option<&Path>) -> Result<(Pid, OwnedFd), String> {
     let mut cmd = Command::new(hook.path());
     if let Some(dir) = cwd {
         cmd.current_dir(dir);
@@ -118,36 +173,133 @@ fn run_one(
     let mut child = cmd
         .stdin(Stdio::piped())
         .spawn()
-        .map_err(|e| fail(e.to_string()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A hook that does not read its stdin is fine: ignore EPIPE.
-        let _ = stdin.write_all(state.as_bytes());
+        .map_err(|e| e.to_string())?;
+    let stdin = child.stdin.take().map(OwnedFd::from);
+    let pid = Pid::from_raw(child.id() as i32);
+    // The child is waited for by pid (`reap`), not through `child`.
+    drop(child);
+    stdin
+        .map(|fd| (pid, fd))
+        .ok_or_else(|| "no stdin pipe".to_string())
+}
+
+/// A hook's `execve` arguments: the program, its argv (the hook's `args`,
+/// or just the path) and its environment (exactly the hook's `env`).
+struct Program {
+    path: CString,
+    argv: Vec<CString>,
+    env: Vec<CString>,
+}
+
+impl Program {
+    /// Resolve and check `hook`'s program in the caller's root and cwd,
+    /// with the words of a failed spawn on the host ("No such file or
+    /// directory (os error 2)").
+    fn of(hook: &Hook, cwd: Option<&Path>) -> Result<Program, String> {
+        let env: Vec<String> = hook.env().clone().unwrap_or_default();
+        let path = resolve(hook.path(), cwd, &env)?;
+        let text = |s: &str| CString::new(s).map_err(|_| "argument or env contains a NUL byte");
+        let args = hook
+            .args()
+            .clone()
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| vec![path.display().to_string()]);
+        Ok(Program {
+            path: CString::new(path.as_os_str().as_bytes())
+                .map_err(|_| "path contains a NUL byte")?,
+            argv: args.iter().map(|a| text(a)).collect::<Result<_, _>>()?,
+            env: env.iter().map(|e| text(e)).collect::<Result<_, _>>()?,
+        })
     }
-    let timeout = hook.timeout().map(|t| Duration::from_secs(t.max(1) as u64));
-    let status = match timeout {
-        None => child.wait().map_err(|e| fail(e.to_string()))?,
-        Some(limit) => {
-            if !wait_with_timeout(child.id() as i32, limit) {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(fail(format!("timed out after {}s", limit.as_secs())));
-            }
-            child.wait().map_err(|e| fail(e.to_string()))?
-        }
+}
+
+/// The program `path` names: checked to exist and be executable (relative
+/// to `cwd` if relative), or, without a slash, searched in the hook's
+/// `PATH` (or the default one).
+fn resolve(path: &Path, cwd: Option<&Path>, env: &[String]) -> Result<PathBuf, String> {
+    if !path.as_os_str().as_bytes().contains(&b'/') {
+        return crate::process::exec::lookup(&path.to_string_lossy(), env);
+    }
+    let full = match cwd {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path.to_path_buf(),
     };
-    if !status.success() {
-        return Err(fail(format!(
-            "error running hook: {}",
-            how_it_ended(status)
-        )));
+    std::fs::metadata(&full).map_err(|e| e.to_string())?;
+    access(&full, AccessFlags::X_OK).map_err(|e| std::io::Error::from(e).to_string())?;
+    Ok(full)
+}
+
+/// Start a hook inside the container, in a child of the caller, through
+/// the exec trampoline (see the module doc). Returns its pid and its stdin.
+fn spawn_through(
+    trampoline: &Trampoline,
+    kind: &str,
+    hook: &Hook,
+    cwd: Option<&Path>,
+) -> Result<(Pid, OwnedFd), String> {
+    let program = Program::of(hook, cwd)?;
+    let (stdin, feed) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    match syscall::fork_child().map_err(|e| format!("fork: {e}"))? {
+        Forked::Parent(pid) => Ok((pid, feed)),
+        Forked::Child => {
+            drop(feed);
+            let why = hook_child(trampoline, &program, stdin, cwd);
+            let _ = writeln!(
+                std::io::stderr(),
+                "ferry: {kind} hook {}: {why}",
+                hook.path().display()
+            );
+            syscall::exit_now(126)
+        }
     }
-    Ok(())
+}
+
+/// In the hook's process: `stdin` as fd 0, `cwd`, every signal to its
+/// default and none blocked, then the trampoline. Returns only on failure,
+/// with a sentence saying why.
+fn hook_child(
+    trampoline: &Trampoline,
+    program: &Program,
+    stdin: OwnedFd,
+    cwd: Option<&Path>,
+) -> String {
+    if let Err(e) = dup2_stdin(&stdin) {
+        return format!("set up stdin: {e}");
+    }
+    drop(stdin);
+    if let Some(dir) = cwd
+        && let Err(e) = nix::unistd::chdir(dir)
+    {
+        return format!("chdir to {}: {e}", dir.display());
+    }
+    if let Err(e) = syscall::reset_signal_dispositions() {
+        return format!("reset signal dispositions: {e}");
+    }
+    if let Err(e) = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None) {
+        return format!("reset signal mask: {e}");
+    }
+    trampoline.exec(&program.path, &program.argv, &program.env)
+}
+
+/// Wait for `pid` to end (retrying on EINTR) and say how it did.
+fn reap(pid: Pid) -> nix::Result<ExitStatus> {
+    loop {
+        match waitpid(pid, None) {
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(WaitStatus::Exited(_, code)) => return Ok(ExitStatus::from_raw((code & 0xff) << 8)),
+            Ok(WaitStatus::Signaled(_, sig, core)) => {
+                let core = if core { 0x80 } else { 0 };
+                return Ok(ExitStatus::from_raw(sig as i32 | core));
+            }
+            Ok(_) => continue,
+        }
+    }
 }
 
 /// How a failed hook ended, in runc's words: "exit status 3", "killed by
 /// signal SIGSYS (bad system call)".
 fn how_it_ended(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit status {code}"),
         (None, Some(sig)) => {

@@ -9,6 +9,11 @@
 //! re-executes itself as a racer holding that fd, and writes a marker into
 //! the binary as soon as no ferry process keeps it busy (`ETXTBSY`).
 //!
+//! A `startContainer` hook runs inside the container too, so the same
+//! attack is tried through a hook whose path is `/proc/self/exe` or a
+//! `#!/proc/self/exe` script; the racer then detaches so that the hook ends
+//! and the container goes on.
+//!
 //! Every test runs a private copy of the ferry binary under test (never the
 //! build output itself) and checks that the copy's bytes are unchanged a
 //! few seconds after the last ferry process has exited.
@@ -69,6 +74,10 @@ static int same(const char *a, const char *b) {
     return *a == *b;
 }
 static long parse(const char *s) { long v = 0; while (*s) v = v * 10 + (*s++ - '0'); return v; }
+static int has_env(char **envp, const char *kv) {
+    for (; *envp; envp++) if (same(*envp, kv)) return 1;
+    return 0;
+}
 
 static void race(const char *fdnum) {
     char path[40] = "/proc/self/fd/";
@@ -98,6 +107,12 @@ void entry(long *sp) {
     } else {
         long fd = sys(2, "/proc/self/exe", O_PATH, 0);
         say("opened-exe fd", fd);
+        /* A hook must end for its container to go on: the racer detaches
+           and the hook itself exits 0. */
+        if (fd >= 0 && has_env(envp, "FERRY_ATTACK_DETACH=1") && sys(57, 0, 0, 0) > 0) {
+            say("detached", 0);
+            sys(231, 0, 0, 0);
+        }
         if (fd >= 0) {
             char buf[24];
             char *args[] = {(char *)race_name, num(fd, buf + sizeof buf), 0};
@@ -346,11 +361,59 @@ fn attack_on_exec(user: Option<User>) {
     if let Some(u) = user {
         std::os::unix::fs::lchown(&sh, Some(u.uid), Some(u.gid)).unwrap();
     }
-    // The process may fail to start (ferry's exec child reports it): what
-    // counts is whether the binary survives.
+    // `exec --detach` returns once the process has exec'd; what it runs
+    // then fails or not: what counts is whether the binary survives.
     let o = a.ferry(&["exec", "--detach", &id, "sh"]);
     a.assert_binary_intact();
+    assert!(o.success(), "exec did not start sh:\n{}", o.describe());
     assert_eq!(a.status(), "running", "{}", o.describe());
+    a.delete();
+}
+
+/// A `startContainer` hook that runs `/proc/self/exe`: as its path
+/// (`via_script` false) or as the `#!` interpreter of the rootfs's
+/// `/bin/hook`; then create and start, as root or as `user`.
+fn attack_on_start_hook(user: Option<User>, via_script: bool) {
+    let mut a = Attack::new("cve5736-hook", user);
+    a.b.args(&["sleep", "60"]);
+    let path = if via_script {
+        let script = a.b.rootfs().join("bin/hook");
+        fs::write(&script, "#!/proc/self/exe\n").unwrap();
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+        if let Some(u) = user {
+            std::os::unix::fs::lchown(&script, Some(u.uid), Some(u.gid)).unwrap();
+        }
+        "/bin/hook"
+    } else {
+        "/proc/self/exe"
+    };
+    let hook = json!({"path": path, "args": ["hook"], "env": ["FERRY_ATTACK_DETACH=1"]});
+    a.b.set("/hooks/startContainer", json!([hook]));
+    let id = a.b.id.clone();
+    let dir = a.b.dir_str().to_string();
+    let created = a.ferry_ok(&["create", "--bundle", &dir, &id]);
+    // ferry refuses to run the hook (it ends the container): what counts
+    // first is whether the binary survives.
+    let started = a.ferry(&["start", &id]);
+    a.assert_binary_intact();
+    // The hook was started, and ended without running ferry's binary: the
+    // trampoline, run again through /proc/self/exe, finds no program.
+    assert!(
+        wait_until(TIMEOUT, || a.status() == "stopped"),
+        "the container goes on after the hook:\n{}",
+        started.describe()
+    );
+    let init_err = fs::read_to_string(created.stdout_path.with_extension("err")).unwrap();
+    assert!(
+        init_err.contains(&format!("error running startContainer hook {path}")),
+        "the hook did not fail as expected; init's stderr:\n{init_err}\nattack log:\n{}",
+        a.attack_log()
+    );
+    assert!(
+        !a.attack_log().contains("opened-exe"),
+        "the container's loader ran: {}",
+        a.attack_log()
+    );
     a.delete();
 }
 
@@ -395,4 +458,34 @@ fn loader_attack_through_proc_self_exe_on_start_rootless() {
         return;
     };
     attack_on_start(Some(user));
+}
+
+#[test]
+fn shebang_attack_through_proc_self_exe_on_exec_rootless() {
+    require_root!();
+    let Some(user) = require_test_user() else {
+        return;
+    };
+    attack_on_exec(Some(user));
+}
+
+#[test]
+fn loader_attack_through_a_start_container_hook_as_root() {
+    require_root!();
+    attack_on_start_hook(None, false);
+}
+
+#[test]
+fn shebang_attack_through_a_start_container_hook_as_root() {
+    require_root!();
+    attack_on_start_hook(None, true);
+}
+
+#[test]
+fn loader_attack_through_a_start_container_hook_rootless() {
+    require_root!();
+    let Some(user) = require_test_user() else {
+        return;
+    };
+    attack_on_start_hook(Some(user), false);
 }

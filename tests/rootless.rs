@@ -1166,3 +1166,79 @@ fn features_announce_idmap() {
         assert!(opts.iter().any(|o| o == name), "{name} missing: {opts:?}");
     }
 }
+
+/// `exec` as the user into the user's container, as runc does it: the
+/// process is in every namespace of the init (its pid and user namespace
+/// too), root of the user namespace and the user on the host, with its exit
+/// status passed on; `--detach` and `--pid-file` name a live process.
+#[test]
+fn exec_as_user() {
+    let user = require_user!();
+    let mut b = UserBundle::new("rl-exec", &user);
+    b.args(&["sleep", "100"]);
+    let (id, dir) = (b.id.clone(), b.dir_str().to_string());
+    let o = b.ferry(&["run", "--detach", "--bundle", &dir, &id]);
+    assert!(o.success(), "{}", o.describe());
+    let st: Value = serde_json::from_str(&b.ferry(&["state", &id]).stdout).unwrap();
+    let init = st["pid"].as_i64().unwrap();
+    let kinds = ["pid", "user", "mnt", "net", "ipc", "uts", "cgroup"];
+    let script = "for n in pid user mnt net ipc uts cgroup; do echo $n=$(readlink /proc/self/ns/$n); done; \
+                  echo uid=$(id -u); echo self=$$";
+    let o = b.ferry(&["exec", &id, "sh", "-c", script]);
+    assert!(o.success(), "rootless exec failed:\n{}", o.describe());
+    let seen: std::collections::BTreeMap<&str, &str> =
+        o.stdout.lines().filter_map(|l| l.split_once('=')).collect();
+    for kind in kinds {
+        let want = fs::read_link(format!("/proc/{init}/ns/{kind}")).unwrap();
+        assert_eq!(
+            seen.get(kind).copied(),
+            Some(want.to_str().unwrap()),
+            "{kind} namespace of the exec'd process:\n{}",
+            o.describe()
+        );
+    }
+    assert_eq!(seen.get("uid"), Some(&"0"), "{}", o.describe());
+    let own_pid: i64 = seen["self"].parse().unwrap();
+    assert!(
+        own_pid > 1,
+        "pid {own_pid} in the container's pid namespace"
+    );
+
+    let o = b.ferry(&["exec", &id, "sh", "-c", "exit 3"]);
+    assert_eq!(o.status.code(), Some(3), "{}", o.describe());
+
+    let pid_file = b.base.join("exec.pid");
+    let pid_arg = pid_file.display().to_string();
+    let o = b.ferry(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        &pid_arg,
+        &id,
+        "sleep",
+        "100",
+    ]);
+    assert!(o.success(), "{}", o.describe());
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let status = parse_status(&fs::read_to_string(format!("/proc/{pid}/status")).unwrap());
+    assert_eq!(
+        status["Uid"].split_whitespace().next(),
+        Some(user.uid.to_string().as_str()),
+        "the exec'd process runs as the user on the host"
+    );
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap(),
+        fs::read_link(format!("/proc/{init}/ns/pid")).unwrap()
+    );
+    let o = b.ferry(&["delete", "--force", &id]);
+    assert!(o.success(), "{}", o.describe());
+    assert!(
+        wait_until(TIMEOUT, || !pid_alive(pid)),
+        "exec'd process left"
+    );
+    b.assert_nothing_left();
+}

@@ -60,6 +60,16 @@ pub(crate) fn clone_child(
 }
 
 impl Child {
+    /// A child cloned some other way (a rootless `exec`'s intermediate
+    /// clones it), with the parent's end of its channel.
+    pub(crate) fn adopt(pid: Pid, sock: OwnedFd, born_in_cgroup: bool) -> Child {
+        Child {
+            pid,
+            sock,
+            born_in_cgroup,
+        }
+    }
+
     /// Run the parent's side of the set-up, `steps`; when it fails, kill
     /// and reap the child. Returns the child's pid.
     pub(crate) fn handshake(

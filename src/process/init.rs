@@ -8,6 +8,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid, setresgid, setresuid};
 
 use super::sync::{FromInit, ToInit};
+use super::trampoline::Trampoline;
 use super::{InitPlan, finalize, sync};
 use crate::capabilities::CapsError;
 use crate::namespaces::{NamespaceError, Namespaces};
@@ -135,14 +136,22 @@ fn setup_and_exec(
     let annotations = spec.annotations().clone().unwrap_or_default();
     let hook_state =
         |status| crate::hooks::state_json(plan.id, status, host_pid, plan.bundle, &annotations);
+    // Hooks inside the container are started through a trampoline of their
+    // own (CVE-2019-5736, see hooks.rs), made only when there are some.
+    let hook_trampoline = has_container_hooks(spec)
+        .then(Trampoline::new)
+        .transpose()?;
     // "created", as crun and the runtime spec (runc 1.1 says "creating");
     // run in the rootfs, as runc.
-    crate::hooks::run_in(
-        "createContainer",
-        hooks.and_then(|h| h.create_container().as_ref()),
-        &hook_state("created"),
-        Some(plan.rootfs),
-    )?;
+    if let Some(t) = &hook_trampoline {
+        crate::hooks::run_in_container(
+            "createContainer",
+            hooks.and_then(|h| h.create_container().as_ref()),
+            &hook_state("created"),
+            Some(plan.rootfs),
+            t,
+        )?;
+    }
     rootfs::enter(&rplan)?;
     finalize::create_cwd(process)?;
     if process.terminal().unwrap_or(false) {
@@ -164,6 +173,7 @@ fn setup_and_exec(
     .into_iter()
     .flatten()
     .map(|fd| fd.as_raw_fd())
+    .chain(hook_trampoline.as_ref().map(Trampoline::raw_fd))
     .collect();
     let send_listener = |fd: OwnedFd| {
         crate::seccomp::agent::send_fd(sock, &FromInit::Seccomp.encode(), fd.as_fd())
@@ -185,19 +195,36 @@ fn setup_and_exec(
     if let Some(fifo) = &plan.fifo {
         wait_for_start(&fd_dir, fifo)?;
     }
-    if let Err(e) = crate::hooks::run(
-        "startContainer",
-        hooks.and_then(|h| h.start_container().as_ref()),
-        &hook_state("created"),
-    ) {
+    // In the process's own cwd (the init is there already), as runc.
+    if let Some(t) = &hook_trampoline
+        && let Err(e) = crate::hooks::run_in_container(
+            "startContainer",
+            hooks.and_then(|h| h.start_container().as_ref()),
+            &hook_state("created"),
+            None,
+            t,
+        )
+    {
         // Nobody waits on the sync socket any more: say it on stderr.
         let _ =
             std::io::Write::write_all(&mut std::io::stderr(), format!("ferry: {e}\n").as_bytes());
         syscall::exit_now(1);
     }
+    drop(hook_trampoline);
     drop(fd_dir);
     finalize::reset_signals()?;
     finalize::exec(&target)
+}
+
+/// Whether the config has hooks that run inside the container
+/// (`createContainer`, `startContainer`).
+fn has_container_hooks(spec: &oci_spec::runtime::Spec) -> bool {
+    let Some(hooks) = spec.hooks() else {
+        return false;
+    };
+    [hooks.create_container(), hooks.start_container()]
+        .into_iter()
+        .any(|list| list.as_ref().is_some_and(|l| !l.is_empty()))
 }
 
 fn set_names(plan: &InitPlan) -> Result<(), InitError> {

@@ -13,6 +13,7 @@ const HOOKS: u8 = b'H';
 const READY: u8 = b'R';
 const SECCOMP: u8 = b'S';
 const ERROR: u8 = b'E';
+const CLONED: u8 = b'P';
 
 /// Longest error text sent, in bytes.
 const MAX_ERROR: usize = 4000;
@@ -62,6 +63,9 @@ pub enum FromInit {
     Seccomp,
     /// Set-up failed; the text says why.
     Error(String),
+    /// From the intermediate of a rootless `exec`: the process it cloned
+    /// (a child of ferry), and whether it was born in the cgroup.
+    Cloned { pid: i32, born_in_cgroup: bool },
     /// End of file: the child exited, or exec'd (its end is close-on-exec).
     Gone,
 }
@@ -77,6 +81,10 @@ impl FromInit {
                 let text = &text.as_bytes()[..text.len().min(MAX_ERROR)];
                 [&[ERROR][..], text].concat()
             }
+            FromInit::Cloned {
+                pid,
+                born_in_cgroup,
+            } => format!("{}{pid} {}", CLONED as char, u8::from(*born_in_cgroup)).into_bytes(),
             FromInit::Gone => Vec::new(),
         }
     }
@@ -89,9 +97,19 @@ impl FromInit {
             Some((&READY, [])) => Ok(FromInit::Ready),
             Some((&SECCOMP, [])) => Ok(FromInit::Seccomp),
             Some((&ERROR, text)) => Ok(FromInit::Error(String::from_utf8_lossy(text).into_owned())),
+            Some((&CLONED, text)) => decode_cloned(text).ok_or_else(|| UnexpectedMessage::new(msg)),
             Some(_) => Err(UnexpectedMessage::new(msg)),
         }
     }
+}
+
+/// `P<pid> <0|1>`.
+fn decode_cloned(text: &[u8]) -> Option<FromInit> {
+    let (pid, born) = std::str::from_utf8(text).ok()?.split_once(' ')?;
+    Some(FromInit::Cloned {
+        pid: pid.parse().ok()?,
+        born_in_cgroup: born == "1",
+    })
 }
 
 /// A message the protocol does not have, or not at this step.

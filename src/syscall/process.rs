@@ -30,7 +30,13 @@ pub fn clone3_fork(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Forked,
         pidfd: 0,
         child_tid: 0,
         parent_tid: 0,
-        exit_signal: libc::SIGCHLD as u64,
+        // With CLONE_PARENT the kernel takes the caller's own exit signal
+        // and refuses any other.
+        exit_signal: if flags & libc::CLONE_PARENT as u64 == 0 {
+            libc::SIGCHLD as u64
+        } else {
+            0
+        },
         stack: 0,
         stack_size: 0,
         tls: 0,
@@ -179,6 +185,19 @@ pub fn set_domainname(name: &str) -> Result<(), Errno> {
     // the call; the kernel only reads them.
     let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
     Errno::result(ret).map(drop)
+}
+
+/// A plain child process, like `fork`: `clone3` where the kernel and the
+/// seccomp filter in force allow it, else `fork` (a container's profile may
+/// refuse `clone3` with ENOSYS, as docker's does, so that libc falls back).
+///
+/// The caller must be single-threaded, as with `fork`.
+pub fn fork_child() -> Result<Forked, Errno> {
+    match clone3_fork(0, None) {
+        Err(Errno::ENOSYS | Errno::EPERM) => {}
+        other => return other,
+    }
+    fork()
 }
 
 /// `fork(2)`, glibc's (its `atfork` handlers run). As with

@@ -349,3 +349,133 @@ fn mount_destination_with_symlink_stays_in_rootfs() {
         "mount escaped onto the host"
     );
 }
+
+/// `dir` bound on itself and made a shared mount (as Kubernetes' volumes
+/// and the rootfs of engines on systemd hosts are).
+fn make_shared_mount(dir: &std::path::Path) {
+    fs::create_dir_all(dir).unwrap();
+    for args in [&["--bind", "", ""][..], &["--make-shared", ""][..]] {
+        let mut cmd = std::process::Command::new("mount");
+        for a in args {
+            cmd.arg(if a.is_empty() {
+                dir.as_os_str()
+            } else {
+                a.as_ref()
+            });
+        }
+        let st = cmd.status().unwrap();
+        assert!(st.success(), "mount {args:?} {}", dir.display());
+    }
+}
+
+/// A volume at `/vol` from a shared host mount with `propagation` (as the
+/// CRI sets it: `rootfsPropagation` the same). The container mounts a tmpfs
+/// on `/vol/in`, says so in `/vol/ready`, and waits for a host mount on
+/// `/vol/host`. Returns (host saw the container's mount, container output).
+fn volume_propagation(name: &str, propagation: &str) -> (bool, Out) {
+    let mut b = Bundle::new(name);
+    let vol = b.base.join("vol");
+    make_shared_mount(&vol);
+    fs::create_dir_all(vol.join("in")).unwrap();
+    fs::create_dir_all(vol.join("host")).unwrap();
+    b.set("/linux/rootfsPropagation", json!(propagation));
+    b.bind(&vol, "/vol", &["rbind", propagation]);
+    for set in ["bounding", "effective", "permitted"] {
+        let p = format!("/process/capabilities/{set}");
+        let mut caps = b.get(&p).as_array().cloned().unwrap_or_default();
+        caps.push(json!("CAP_SYS_ADMIN"));
+        b.set(&p, json!(caps));
+    }
+    b.sh(
+        "mount -t tmpfs none /vol/in || exit 4; touch /vol/in/c /vol/ready; \
+         i=0; while [ ! -e /vol/host/marker ]; do sleep 0.05; i=$((i+1)); \
+         [ $i -gt 200 ] && exit 3; done; echo saw",
+    );
+    let proc = b.spawn(&["run", "--bundle", b.dir_str(), &b.id]);
+    let ready = wait_until(std::time::Duration::from_secs(20), || {
+        vol.join("ready").exists()
+    });
+    let host_saw = vol.join("in/c").exists();
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "none"])
+        .arg(vol.join("host"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    fs::write(vol.join("host/marker"), "").unwrap();
+    let out = proc.wait(std::time::Duration::from_secs(30));
+    assert!(ready, "the container never got ready:\n{}", out.describe());
+    (host_saw, out)
+}
+
+#[test]
+fn rshared_volume_propagates_both_ways() {
+    require_root!();
+    let (host_saw, out) = volume_propagation("mntrshared", "rshared");
+    assert!(out.success(), "{}", out.describe());
+    assert!(out.stdout.contains("saw"), "host mount not seen inside");
+    assert!(host_saw, "the container's mount did not reach the host");
+}
+
+#[test]
+fn rslave_volume_gets_host_mounts_only() {
+    require_root!();
+    let (host_saw, out) = volume_propagation("mntrslave", "rslave");
+    assert!(out.success(), "{}", out.describe());
+    assert!(out.stdout.contains("saw"), "host mount not seen inside");
+    assert!(!host_saw, "a container mount reached the host");
+}
+
+/// The caller's mounts that mention the bundle, while a container made
+/// with `rootfsPropagation: rshared` on a shared rootfs exists and after it
+/// failed: nothing ferry mounts may ever appear there.
+#[test]
+fn shared_rootfs_leaks_no_mount_to_the_caller() {
+    require_root!();
+    let mut b = Bundle::new("mntleak");
+    make_shared_mount(&b.rootfs());
+    b.set("/linux/rootfsPropagation", json!("rshared"));
+    b.args(&["sleep", "30"]);
+    let before = host_mounts_mentioning(&b.base);
+    assert_eq!(before.len(), 1, "{before:?}");
+    b.create(&[]);
+    assert_eq!(host_mounts_mentioning(&b.base), before, "while created");
+    b.run_ok(&["delete", "--force", &b.id]);
+    assert_eq!(host_mounts_mentioning(&b.base), before, "after delete");
+    // A failure after the default mounts are made.
+    b.bind(std::path::Path::new("/nonexistent-src"), "/late", &["bind"]);
+    b.run_fail(&["run", "--bundle", b.dir_str(), &b.id]);
+    assert_eq!(host_mounts_mentioning(&b.base), before, "after a failure");
+}
+
+/// Every `rootfsPropagation` works on a rootfs that is a shared mount,
+/// and `/` inside has it (as crun; runc 1.1 leaves `/` private).
+/// `runbindable` is left out: it makes the cgroup binds fail, in runc and
+/// crun as in ferry.
+#[test]
+fn rootfs_propagation_on_a_shared_rootfs() {
+    require_root!();
+    let mut b = Bundle::new("mntrootprop");
+    make_shared_mount(&b.rootfs());
+    let cases = [
+        ("shared", Some("shared:")),
+        ("rshared", Some("shared:")),
+        ("slave", None),
+        ("private", None),
+        ("unbindable", Some("unbindable")),
+        ("rslave", None),
+        ("rprivate", None),
+    ];
+    for (p, tag) in cases {
+        b.set("/linux/rootfsPropagation", json!(p));
+        b.sh("grep -E '^[0-9]+ [0-9]+ [^ ]+ [^ ]+ / ' /proc/self/mountinfo");
+        let out = b.run(&[]);
+        assert!(out.success(), "{p}: {}", out.describe());
+        if let Some(tag) = tag {
+            assert!(out.stdout.contains(tag), "{p}: {}", out.stdout);
+        } else {
+            assert!(!out.stdout.contains("shared:"), "{p}: {}", out.stdout);
+        }
+    }
+    assert_eq!(host_mounts_mentioning(&b.base).len(), 1);
+}

@@ -107,18 +107,24 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
     let spec = plan.spec;
     let linux = spec.linux().as_ref();
     let (uid, gid) = idmap::own_ids();
+    let uid_given = linux
+        .and_then(|l| l.uid_mappings().as_deref())
+        .unwrap_or_default();
+    let gid_given = linux
+        .and_then(|l| l.gid_mappings().as_deref())
+        .unwrap_or_default();
+    // A user namespace without maps: the container's root is the caller,
+    // as crun does (the spec makes the maps optional; runc refuses).
+    let own = [idmap::own_map(uid), idmap::own_map(gid)];
+    let unmapped = uid_given.is_empty() && gid_given.is_empty();
     let uid_maps = idmap::Maps {
         kind: "uid",
-        maps: linux
-            .and_then(|l| l.uid_mappings().as_deref())
-            .unwrap_or_default(),
+        maps: if unmapped { &own[..1] } else { uid_given },
         own: uid,
     };
     let gid_maps = idmap::Maps {
         kind: "gid",
-        maps: linux
-            .and_then(|l| l.gid_mappings().as_deref())
-            .unwrap_or_default(),
+        maps: if unmapped { &own[1..] } else { gid_given },
         own: gid,
     };
     if plan.namespaces.new_user() {

@@ -380,12 +380,7 @@ fn volume_propagation(name: &str, propagation: &str) -> (bool, Out) {
     fs::create_dir_all(vol.join("host")).unwrap();
     b.set("/linux/rootfsPropagation", json!(propagation));
     b.bind(&vol, "/vol", &["rbind", propagation]);
-    for set in ["bounding", "effective", "permitted"] {
-        let p = format!("/process/capabilities/{set}");
-        let mut caps = b.get(&p).as_array().cloned().unwrap_or_default();
-        caps.push(json!("CAP_SYS_ADMIN"));
-        b.set(&p, json!(caps));
-    }
+    add_caps(&mut b, &["CAP_SYS_ADMIN"]);
     b.sh(
         "mount -t tmpfs none /vol/in || exit 4; touch /vol/in/c /vol/ready; \
          i=0; while [ ! -e /vol/host/marker ]; do sleep 0.05; i=$((i+1)); \
@@ -478,4 +473,76 @@ fn rootfs_propagation_on_a_shared_rootfs() {
         }
     }
     assert_eq!(host_mounts_mentioning(&b.base).len(), 1);
+}
+
+/// Adds `caps` to every capability set of the process.
+fn add_caps(b: &mut Bundle, caps: &[&str]) {
+    for set in ["bounding", "effective", "permitted"] {
+        let p = format!("/process/capabilities/{set}");
+        let mut have = b.get(&p).as_array().cloned().unwrap_or_default();
+        have.extend(caps.iter().map(|c| json!(c)));
+        b.set(&p, json!(have));
+    }
+}
+
+/// With `--no-pivot` the host's procfs stays in the container's mount
+/// namespace below the chroot; a process that makes a user namespace must
+/// still not be able to mount a fresh, unmasked procfs (runc's
+/// "--no-pivot must not expose bare /proc").
+#[test]
+fn no_pivot_does_not_let_the_container_mount_proc() {
+    require_root!();
+    let mut b = Bundle::new("mntnopivot");
+    add_caps(
+        &mut b,
+        &["CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETFCAP"],
+    );
+    b.args(&[
+        "unshare",
+        "-mrpf",
+        "sh",
+        "-c",
+        "mount -t proc none /proc && echo MOUNTED",
+    ]);
+    let out = b.run(&["--no-pivot"]);
+    assert!(!out.stdout.contains("MOUNTED"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("permission denied"),
+        "the attempt did not run as meant:\n{}",
+        out.describe()
+    );
+}
+
+/// A read-only `/dev` from the config: its devices and `/dev/pts` are
+/// made first, then it is read-only (as runc).
+#[test]
+fn readonly_dev_mount_from_the_config() {
+    require_root!();
+    let mut b = Bundle::new("mntrodev");
+    let mounts = b.get("/mounts").as_array().cloned().unwrap();
+    let mounts: Vec<_> = mounts
+        .into_iter()
+        .map(|mut m| {
+            if m["destination"] == "/dev" {
+                m["options"].as_array_mut().unwrap().push(json!("ro"));
+            }
+            m
+        })
+        .collect();
+    b.set("/mounts", json!(mounts));
+    let out = b.output("ls /dev/pts /dev/null; touch /dev/x 2>&1 || echo refused");
+    assert!(out.contains("ptmx"), "{out}");
+    assert!(out.contains("refused"), "/dev is writable: {out}");
+}
+
+/// tmpfs `mode=` sets the mode of its root.
+#[test]
+fn tmpfs_mode_is_applied() {
+    require_root!();
+    let mut b = Bundle::new("mnttmpmode");
+    b.add_mount(
+        json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs",
+                       "options": ["mode=712"]}),
+    );
+    assert_eq!(b.output("stat -c %a /t").trim(), "712");
 }

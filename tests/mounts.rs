@@ -546,3 +546,27 @@ fn tmpfs_mode_is_applied() {
     );
     assert_eq!(b.output("stat -c %a /t").trim(), "712");
 }
+
+/// A mount destination that is a dangling symlink in the rootfs: its
+/// target is created inside the rootfs (as runc), for a file and for a
+/// directory, and nothing is made outside.
+#[test]
+fn dangling_symlink_destination_is_created_inside() {
+    require_root!();
+    let mut b = Bundle::new("mntdangling");
+    let src = b.base.join("srcfile");
+    fs::write(&src, "hello\n").unwrap();
+    let dir = b.base.join("srcdir");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("f"), "indir\n").unwrap();
+    let root = b.rootfs();
+    std::os::unix::fs::symlink("/etc/ferry-file-target", root.join("etc/not-existing")).unwrap();
+    std::os::unix::fs::symlink("../ferry-dir-target", root.join("etc/not-existing-dir")).unwrap();
+    b.bind(&src, "/etc/not-existing", &["bind"]);
+    b.bind(&dir, "/etc/not-existing-dir", &["rbind"]);
+    let out = b.output("cat /etc/not-existing /etc/not-existing-dir/f");
+    assert_eq!(out, "hello\nindir\n");
+    assert!(root.join("etc/ferry-file-target").is_file());
+    assert!(root.join("ferry-dir-target").is_dir());
+    assert!(!std::path::Path::new("/etc/ferry-file-target").exists());
+}

@@ -570,3 +570,28 @@ fn dangling_symlink_destination_is_created_inside() {
     assert!(root.join("ferry-dir-target").is_dir());
     assert!(!std::path::Path::new("/etc/ferry-file-target").exists());
 }
+
+/// A bind source below a directory that only the host's root may enter:
+/// the container's root in a user namespace cannot reach it, ferry's
+/// parent opens it for the init (as runc does before it enters the user
+/// namespace).
+#[test]
+fn bind_source_the_userns_root_cannot_reach() {
+    require_root!();
+    use std::os::unix::fs::PermissionsExt;
+    let mut b = Bundle::new("mntunreach");
+    let private = b.base.join("private");
+    let vol = private.join("vol");
+    fs::create_dir_all(&vol).unwrap();
+    fs::write(vol.join("file"), "reached\n").unwrap();
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::set_permissions(&vol, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(vol.join("file"), fs::Permissions::from_mode(0o644)).unwrap();
+    b.set_ns("user", None);
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.set("/linux/uidMappings", map.clone());
+    b.set("/linux/gidMappings", map);
+    // An existing target: the rootfs stays owned by the host's root.
+    b.bind(&vol, "/tmp", &["rbind", "ro"]);
+    assert_eq!(b.output("cat /tmp/file"), "reached\n");
+}

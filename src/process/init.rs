@@ -78,8 +78,9 @@ fn setup_and_exec(
     let process = spec.process().as_ref().ok_or(InitError::NoProcess)?;
     let ns = &plan.namespaces;
 
-    // Wait until the parent has mapped our ids; it sends our host pid.
-    let go = sync::recv_msg(sock).map_err(sys("wait for parent"))?;
+    // Wait until the parent has mapped our ids; it sends our host pid,
+    // after the bind sources it opened for us.
+    let (go, opened) = recv_go(sock)?;
     let Some(host_pid) = go
         .strip_prefix(sync::GO)
         .and_then(|p| std::str::from_utf8(p).ok()?.parse::<i32>().ok())
@@ -125,7 +126,7 @@ fn setup_and_exec(
         no_pivot: plan.no_pivot,
         own_fd_floor: 3 + plan.preserve_fds as i32,
     };
-    let prepared = rootfs::prepare(&rplan, idmapped)?;
+    let prepared = rootfs::prepare(&rplan, idmapped, opened)?;
     let hooks = spec.hooks().as_ref();
     if hooks.is_some_and(|h| h.prestart().is_some() || h.create_runtime().is_some()) {
         sync::send_msg(sock, sync::HOOKS).map_err(sys("ask for runtime hooks"))?;
@@ -199,6 +200,24 @@ fn setup_and_exec(
     drop(fd_dir);
     finalize::reset_signals()?;
     finalize::exec(&target)
+}
+
+/// The parent's GO message, and the bind sources it sent before it.
+fn recv_go(sock: &OwnedFd) -> Result<(Vec<u8>, rootfs::Opened), InitError> {
+    let mut opened = Vec::new();
+    loop {
+        let (msg, fd) = crate::seccomp::agent::recv_fd(sock).map_err(|e| InitError::Sys {
+            what: "wait for parent".into(),
+            source: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        })?;
+        let index = msg
+            .strip_prefix(&[sync::SOURCE])
+            .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok());
+        match (index, fd) {
+            (Some(i), Some(fd)) => opened.push((i, fd)),
+            _ => return Ok((msg, opened)),
+        }
+    }
 }
 
 fn set_names(plan: &InitPlan) -> Result<(), InitError> {

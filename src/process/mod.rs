@@ -193,6 +193,9 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
         if let Some(cg) = plan.cgroup.filter(|_| !born_in_cgroup) {
             cg.apply(pid)?;
         }
+        if plan.namespaces.new_user() && !crate::user::is_rootless() {
+            send_bind_sources(&parent_sock, plan, pid)?;
+        }
         let go = [sync::GO, pid.to_string().as_bytes()].concat();
         sync::send_msg(&parent_sock, &go).map_err(|_| ProcessError::InitDied)?;
         let agent = plan.seccomp.as_ref().and_then(|s| s.agent.as_ref());
@@ -236,6 +239,16 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
         return Err(e);
     }
     Ok(pid)
+}
+
+/// Open the bind sources for the init and send them, one message each.
+fn send_bind_sources(sock: &OwnedFd, plan: &InitPlan, pid: Pid) -> Result<(), ProcessError> {
+    for (i, fd) in crate::rootfs::open_bind_sources(plan.spec, plan.bundle, pid.as_raw()) {
+        let msg = [&[sync::SOURCE][..], i.to_string().as_bytes()].concat();
+        crate::seccomp::agent::send_fd(sock, &msg, fd.as_fd())
+            .map_err(|_| ProcessError::InitDied)?;
+    }
+    Ok(())
 }
 
 /// The child's next message; a seccomp listener fd it sends on the way is

@@ -15,6 +15,10 @@ pub const READY: &[u8] = b"R";
 /// Init to parent: the seccomp listener fd is attached (`SCM_RIGHTS`);
 /// hand it to the seccomp agent. No reply.
 pub const SECCOMP: &[u8] = b"S";
+/// Parent to init, before GO: the source of bind mount `mounts[N]` (the
+/// rest of the message is N), opened by the parent, attached
+/// (`SCM_RIGHTS`). No reply.
+pub const SOURCE: u8 = b'M';
 /// Init to parent: set up failed; the rest of the message says why.
 pub const ERROR: u8 = b'E';
 

@@ -15,6 +15,7 @@ mod pivot;
 pub mod procfs;
 mod protect;
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MsFlags, mount};
@@ -57,6 +58,9 @@ pub(crate) fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> RootfsE
     move |source| RootfsError::Sys { what, source }
 }
 
+/// Bind sources the parent opened, by `mounts[]` index.
+pub type Opened = Vec<(usize, OwnedFd)>;
+
 /// What the rootfs set-up needs to know beyond the spec.
 pub struct Plan<'a> {
     pub spec: &'a Spec,
@@ -85,7 +89,13 @@ pub struct Prepared {
 /// idmapped mounts the parent made ([`idmap::prepare`]); they are attached
 /// in their place among the mounts and closed on return. Installs the
 /// process's procfs handle ([`procfs::install`]).
-pub fn prepare(plan: &Plan, idmapped: Vec<idmap::Detached>) -> Result<Prepared, RootfsError> {
+/// `opened` are bind sources the parent opened, by `mounts[]` index
+/// ([`open_bind_sources`]); closed on return.
+pub fn prepare(
+    plan: &Plan,
+    idmapped: Vec<idmap::Detached>,
+    opened: Opened,
+) -> Result<Prepared, RootfsError> {
     let requested = requested_propagation(plan)?;
     let propagation = requested.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
@@ -125,10 +135,13 @@ pub fn prepare(plan: &Plan, idmapped: Vec<idmap::Detached>) -> Result<Prepared, 
             None if is_readonly_dev(m) => {
                 // Read-only only once its devices and /dev/pts exist
                 // ([`finish`]), as runc does.
-                mounts::mount_entry(&root, &mut anchors, plan, &without_ro(m))?;
+                mounts::mount_entry(&root, &mut anchors, plan, &without_ro(m), None)?;
                 dev_readonly = true;
             }
-            None => mounts::mount_entry(&root, &mut anchors, plan, m)?,
+            None => {
+                let fd = opened.iter().find(|(j, _)| *j == i).map(|(_, fd)| fd);
+                mounts::mount_entry(&root, &mut anchors, plan, m, fd)?
+            }
         }
         dev_bound |= m.destination() == Path::new("/dev") && mounts::is_bind(m);
     }
@@ -164,6 +177,37 @@ fn without_ro(m: &Mount) -> Mount {
         .collect();
     m.set_options(Some(options));
     m
+}
+
+/// The sources of the bind mounts of `spec`, opened by ferry's parent in
+/// the init's mount namespace (through `/proc/PID/root`, resolved inside
+/// it), with the parent's credentials: a container root in a user
+/// namespace may not be allowed to reach them itself, as runc opens them
+/// before it enters the user namespace. The mounts the fds are on are the
+/// init's own copies, so the flags the kernel locked on them stay locked.
+/// Sources that cannot be opened are left to the init (and its error).
+pub fn open_bind_sources(spec: &Spec, bundle: &Path, pid: i32) -> Opened {
+    let Ok(root) = Root::open(Path::new(&format!("/proc/{pid}/root"))) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let fstype = m.typ().as_deref().unwrap_or("");
+        if !mounts::is_bind(m) || idmap::wanted(m) || fstype.starts_with("cgroup") {
+            continue;
+        }
+        let Some(source) = m.source().as_deref() else {
+            continue;
+        };
+        let source = bundle.join(source);
+        if !source.is_absolute() {
+            continue;
+        }
+        if let Ok(fd) = root.resolve(&source) {
+            out.push((i, fd));
+        }
+    }
+    out
 }
 
 /// `linux.rootfsPropagation`, when one is given.

@@ -595,3 +595,25 @@ fn bind_source_the_userns_root_cannot_reach() {
     b.bind(&vol, "/tmp", &["rbind", "ro"]);
     assert_eq!(b.output("cat /tmp/file"), "reached\n");
 }
+
+/// An idmapped bind mount whose source is a symlink to the directory, in a
+/// container with a user namespace: the link is followed on the host.
+#[test]
+fn idmapped_mount_on_a_symlinked_source() {
+    require_root!();
+    let mut b = Bundle::new("mntidlink");
+    let dir = b.base.join("idsrc");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("f"), "hi\n").unwrap();
+    let link = b.base.join("idlink");
+    std::os::unix::fs::symlink(&dir, &link).unwrap();
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.set_ns("user", None);
+    b.set("/linux/uidMappings", map.clone());
+    b.set("/linux/gidMappings", map.clone());
+    b.add_mount(json!({"destination": "/tmp", "type": "bind",
+        "source": link, "options": ["rbind", "idmap"],
+        "uidMappings": map, "gidMappings": map}));
+    // Host root's file shows as the container's root's.
+    assert_eq!(b.output("stat -c %u /tmp/f; cat /tmp/f"), "0\nhi\n");
+}

@@ -228,8 +228,15 @@ fn cases() -> Vec<(&'static str, Edit, &'static str)> {
             "namespace pid is listed twice",
         ),
         (
-            "user namespace without mappings",
-            set("/linux/namespaces/5", json!({"type": "user"})),
+            // Neither is accepted (crun's rule: the caller becomes root).
+            "user namespace with uidMappings only",
+            All(vec![
+                set("/linux/namespaces/5", json!({"type": "user"})),
+                set(
+                    "/linux/uidMappings",
+                    json!([{"containerID": 0, "hostID": 0, "size": 1}]),
+                ),
+            ]),
             "a user namespace needs uidMappings and gidMappings",
         ),
         (

@@ -310,3 +310,25 @@ fn loopback_is_up_in_a_new_network_namespace() {
     assert_eq!(flags & 0x1, 0x1, "lo is down (flags {flags:#x})");
     assert_eq!(lines.collect::<Vec<_>>(), ["lo"], "{out}");
 }
+
+/// A user namespace with no `uidMappings`/`gidMappings` (optional in the
+/// runtime spec): accepted as crun does, the container's root being the
+/// caller's own uid and gid (crun writes `0 EUID 1`; runc refuses).
+#[test]
+fn user_namespace_without_mappings_maps_root_to_the_caller() {
+    require_root!();
+    let mut b = Bundle::new("usernomap");
+    b.set_ns("user", None);
+    b.unset("/linux/uidMappings");
+    b.unset("/linux/gidMappings");
+    let out =
+        b.output("cat /proc/self/uid_map /proc/self/gid_map; id -u; readlink /proc/self/ns/user");
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], vec!["0", "0", "1"], "{out}");
+    assert_eq!(lines[1], vec!["0", "0", "1"], "{out}");
+    assert_eq!(lines[2], vec!["0"], "{out}");
+    assert_ne!(lines[3][0], host_ns("user"), "{out}");
+}

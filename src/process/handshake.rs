@@ -85,6 +85,16 @@ impl Child {
         }
     }
 
+    /// Send [`ToInit::Source`] with `fd` attached; failing means the child
+    /// is gone.
+    pub(crate) fn send_source(
+        &self,
+        index: usize,
+        fd: std::os::fd::BorrowedFd<'_>,
+    ) -> Result<(), ProcessError> {
+        sync::send_source(&self.sock, index, fd).map_err(|_| ProcessError::InitDied)
+    }
+
     /// Send `msg`; failing means the child is gone.
     pub(crate) fn send(&self, msg: ToInit) -> Result<(), ProcessError> {
         sync::send_to_init(&self.sock, msg).map_err(|_| ProcessError::InitDied)

@@ -145,6 +145,16 @@ fn run_tool(tool: &'static str, pid: Pid, maps: &Maps) -> Result<(), IdMapError>
     })
 }
 
+/// `0 OWN 1`: the container's root is the caller's id `own`.
+pub fn own_map(own: u32) -> LinuxIdMapping {
+    oci_spec::runtime::LinuxIdMappingBuilder::default()
+        .container_id(0u32)
+        .host_id(own)
+        .size(1u32)
+        .build()
+        .unwrap_or_default()
+}
+
 /// The caller's effective uid and gid.
 pub fn own_ids() -> (u32, u32) {
     (geteuid().as_raw(), getegid().as_raw())

@@ -80,10 +80,10 @@ fn setup_and_exec(
     let process = spec.process().as_ref().ok_or(InitError::NoProcess)?;
     let ns = &plan.namespaces;
 
-    // Wait until the parent has mapped our ids; it sends our host pid.
-    let Some(ToInit::Mapped { host_pid }) =
-        sync::recv_to_init(sock).map_err(sys("wait for parent"))?
-    else {
+    // Wait until the parent has mapped our ids; it sends our host pid,
+    // after the bind sources it opened for us.
+    let (go, opened) = recv_go(sock)?;
+    let Some(ToInit::Mapped { host_pid }) = go else {
         syscall::exit_now(1);
     };
     protect_binary()?;
@@ -125,7 +125,7 @@ fn setup_and_exec(
         no_pivot: plan.no_pivot,
         own_fd_floor: 3 + plan.preserve_fds as i32,
     };
-    let prepared = rootfs::prepare(&rplan, idmapped)?;
+    let prepared = rootfs::prepare(&rplan, idmapped, opened)?;
     let hooks = spec.hooks().as_ref();
     if hooks.is_some_and(|h| h.prestart().is_some() || h.create_runtime().is_some()) {
         sync::send_from_init(sock, &FromInit::Hooks).map_err(sys("ask for runtime hooks"))?;
@@ -214,6 +214,21 @@ fn setup_and_exec(
     drop(fd_dir);
     finalize::reset_signals()?;
     finalize::exec(&target)
+}
+
+/// The parent's `Mapped` message, and the bind sources it sent before it.
+fn recv_go(sock: &OwnedFd) -> Result<(Option<ToInit>, rootfs::Opened), InitError> {
+    let mut opened = Vec::new();
+    loop {
+        let (msg, fd) = sync::recv_to_init_with_fd(sock).map_err(|e| InitError::Sys {
+            what: "wait for parent".into(),
+            source: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        })?;
+        match (msg, fd) {
+            (Some(ToInit::Source { index }), Some(fd)) => opened.push((index, fd)),
+            (msg, _) => return Ok((msg, opened)),
+        }
+    }
 }
 
 /// Whether the config has hooks that run inside the container

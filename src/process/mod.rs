@@ -110,18 +110,24 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
     let spec = plan.spec;
     let linux = spec.linux().as_ref();
     let (uid, gid) = idmap::own_ids();
+    let uid_given = linux
+        .and_then(|l| l.uid_mappings().as_deref())
+        .unwrap_or_default();
+    let gid_given = linux
+        .and_then(|l| l.gid_mappings().as_deref())
+        .unwrap_or_default();
+    // A user namespace without maps: the container's root is the caller,
+    // as crun does (the spec makes the maps optional; runc refuses).
+    let own = [idmap::own_map(uid), idmap::own_map(gid)];
+    let unmapped = uid_given.is_empty() && gid_given.is_empty();
     let uid_maps = idmap::Maps {
         kind: "uid",
-        maps: linux
-            .and_then(|l| l.uid_mappings().as_deref())
-            .unwrap_or_default(),
+        maps: if unmapped { &own[..1] } else { uid_given },
         own: uid,
     };
     let gid_maps = idmap::Maps {
         kind: "gid",
-        maps: linux
-            .and_then(|l| l.gid_mappings().as_deref())
-            .unwrap_or_default(),
+        maps: if unmapped { &own[1..] } else { gid_given },
         own: gid,
     };
     if plan.namespaces.new_user() {
@@ -172,6 +178,13 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
         }
         if let Some(cg) = plan.cgroup.filter(|_| !child.born_in_cgroup) {
             cg.apply(pid)?;
+        }
+        if plan.namespaces.new_user() && !crate::user::is_rootless() {
+            for (index, fd) in
+                crate::rootfs::open_bind_sources(plan.spec, plan.bundle, pid.as_raw())
+            {
+                child.send_source(index, std::os::fd::AsFd::as_fd(&fd))?;
+            }
         }
         child.send(ToInit::Mapped {
             host_pid: pid.as_raw(),

@@ -3,7 +3,7 @@
 //! [`ToInit`] (parent to child) and [`FromInit`] (child to parent), each
 //! a one-byte tag and an optional payload.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, recv, send, socketpair};
 
@@ -14,6 +14,7 @@ const READY: u8 = b'R';
 const SECCOMP: u8 = b'S';
 const ERROR: u8 = b'E';
 const CLONED: u8 = b'P';
+const SOURCE: u8 = b'M';
 
 /// Longest error text sent, in bytes.
 const MAX_ERROR: usize = 4000;
@@ -27,6 +28,10 @@ pub enum ToInit {
     Mapped { host_pid: i32 },
     /// Go on (`G`): after the runtime hooks, or to an exec'd process.
     Go,
+    /// Before [`ToInit::Mapped`]: the source of bind mount `mounts[index]`
+    /// (`M<index>`), opened by the parent in its own mount namespace and
+    /// attached (`SCM_RIGHTS`). No reply.
+    Source { index: usize },
 }
 
 impl ToInit {
@@ -34,12 +39,18 @@ impl ToInit {
         match self {
             ToInit::Mapped { host_pid } => format!("G{host_pid}").into_bytes(),
             ToInit::Go => vec![GO],
+            ToInit::Source { index } => format!("M{index}").into_bytes(),
         }
     }
 
     fn decode(msg: &[u8]) -> Option<Self> {
         match msg.split_first()? {
             (&GO, []) => Some(ToInit::Go),
+            (&SOURCE, index) => std::str::from_utf8(index)
+                .ok()?
+                .parse()
+                .ok()
+                .map(|index| ToInit::Source { index }),
             (&GO, pid) => std::str::from_utf8(pid)
                 .ok()?
                 .parse()
@@ -127,6 +138,17 @@ impl UnexpectedMessage {
     pub fn out_of_place(msg: &FromInit) -> Self {
         UnexpectedMessage::new(&msg.encode())
     }
+}
+
+/// Send [`ToInit::Source`] with the opened `source` attached.
+pub fn send_source(fd: &OwnedFd, index: usize, source: BorrowedFd<'_>) -> nix::Result<()> {
+    crate::seccomp::agent::send_fd(fd, &ToInit::Source { index }.encode(), source)
+}
+
+/// The next message to the init, with the fd attached to it, if any.
+pub fn recv_to_init_with_fd(fd: &OwnedFd) -> std::io::Result<(Option<ToInit>, Option<OwnedFd>)> {
+    let (msg, attached) = crate::seccomp::agent::recv_fd(fd)?;
+    Ok((ToInit::decode(&msg), attached))
 }
 
 pub fn pair() -> nix::Result<(OwnedFd, OwnedFd)> {

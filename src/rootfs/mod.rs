@@ -15,12 +15,14 @@ mod pivot;
 pub mod procfs;
 mod protect;
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MsFlags, mount};
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{Mount, Spec};
 
 use anchors::Anchors;
+use options::MountOptions;
 use path::Root;
 use procfs::ProcFs;
 
@@ -56,6 +58,9 @@ pub(crate) fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> RootfsE
     move |source| RootfsError::Sys { what, source }
 }
 
+/// Bind sources the parent opened, by `mounts[]` index.
+pub type Opened = Vec<(usize, OwnedFd)>;
+
 /// What the rootfs set-up needs to know beyond the spec.
 pub struct Plan<'a> {
     pub spec: &'a Spec,
@@ -73,6 +78,10 @@ pub struct Plan<'a> {
 /// What [`prepare`] hands on to [`finish`]: the mounts it made.
 pub struct Prepared {
     anchors: Anchors,
+    /// `linux.rootfsPropagation`, applied to `/` after `pivot_root`.
+    requested: Option<MsFlags>,
+    /// `/dev` was asked read-only: made so at the end.
+    dev_readonly: bool,
 }
 
 /// Build the rootfs: mounts and devices. Runs in the init, in its new mount
@@ -80,17 +89,22 @@ pub struct Prepared {
 /// idmapped mounts the parent made ([`idmap::prepare`]); they are attached
 /// in their place among the mounts and closed on return. Installs the
 /// process's procfs handle ([`procfs::install`]).
-pub fn prepare(plan: &Plan, idmapped: Vec<idmap::Detached>) -> Result<Prepared, RootfsError> {
-    let linux = plan.spec.linux().as_ref();
-    let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
-        None | Some("") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        Some(p) => {
-            options::propagation_flag(p).ok_or_else(|| RootfsError::Propagation(p.into()))?
-        }
-    };
-    // Keep our mounts from propagating to the host.
+/// `opened` are bind sources the parent opened, by `mounts[]` index
+/// ([`open_bind_sources`]); closed on return.
+pub fn prepare(
+    plan: &Plan,
+    idmapped: Vec<idmap::Detached>,
+    opened: Opened,
+) -> Result<Prepared, RootfsError> {
+    let requested = requested_propagation(plan)?;
+    let propagation = requested.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
-        .map_err(sys("make / a slave mount"))?;
+        .map_err(sys("set the propagation of /"))?;
+    if !all_unshared(propagation) {
+        // Keep our mounts from propagating to the host, and let pivot_root
+        // (which refuses a shared parent) and the bind below work.
+        make_parent_private(plan.rootfs)?;
+    }
     // An image bundle's layer stack becomes the rootfs (before the bind:
     // pivot_root then sees the overlay).
     overlay::mount_layers(plan)?;
@@ -107,6 +121,7 @@ pub fn prepare(plan: &Plan, idmapped: Vec<idmap::Detached>) -> Result<Prepared, 
     let root = Root::open(plan.rootfs).map_err(sys("open the rootfs"))?;
     let mut anchors = Anchors::default();
     let mut dev_bound = false;
+    let mut dev_readonly = false;
     for (i, m) in plan.spec.mounts().iter().flatten().enumerate() {
         match idmapped.iter().find(|d| d.index == i) {
             Some(d) => idmap::attach(&root, &mut anchors, plan, m, &d.fd)?,
@@ -117,7 +132,16 @@ pub fn prepare(plan: &Plan, idmapped: Vec<idmap::Detached>) -> Result<Prepared, 
                     msg: "not prepared by the parent".into(),
                 });
             }
-            None => mounts::mount_entry(&root, &mut anchors, plan, m)?,
+            None if is_readonly_dev(m) => {
+                // Read-only only once its devices and /dev/pts exist
+                // ([`finish`]), as runc does.
+                mounts::mount_entry(&root, &mut anchors, plan, &without_ro(m), None)?;
+                dev_readonly = true;
+            }
+            None => {
+                let fd = opened.iter().find(|(j, _)| *j == i).map(|(_, fd)| fd);
+                mounts::mount_entry(&root, &mut anchors, plan, m, fd)?
+            }
         }
         dev_bound |= m.destination() == Path::new("/dev") && mounts::is_bind(m);
     }
@@ -126,7 +150,104 @@ pub fn prepare(plan: &Plan, idmapped: Vec<idmap::Detached>) -> Result<Prepared, 
     }
     devices::create_listed(&root, plan)?;
     install_procfs(&anchors, plan)?;
-    Ok(Prepared { anchors })
+    Ok(Prepared {
+        anchors,
+        requested,
+        dev_readonly,
+    })
+}
+
+/// A new filesystem (not a bind) asked read-only at `/dev`.
+fn is_readonly_dev(m: &Mount) -> bool {
+    let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
+    anchors::normalize(m.destination()) == Path::new("/dev")
+        && opts.flags.contains(MsFlags::MS_RDONLY)
+        && !mounts::is_bind(m)
+}
+
+/// The entry with its `ro` dropped.
+fn without_ro(m: &Mount) -> Mount {
+    let mut m = m.clone();
+    let options: Vec<String> = m
+        .options()
+        .iter()
+        .flatten()
+        .filter(|o| o.as_str() != "ro")
+        .cloned()
+        .collect();
+    m.set_options(Some(options));
+    m
+}
+
+/// The sources of the bind mounts of `spec`, opened by ferry's parent in
+/// the init's mount namespace (through `/proc/PID/root`, resolved inside
+/// it), with the parent's credentials: a container root in a user
+/// namespace may not be allowed to reach them itself, as runc opens them
+/// before it enters the user namespace. The mounts the fds are on are the
+/// init's own copies, so the flags the kernel locked on them stay locked.
+/// Sources that cannot be opened are left to the init (and its error).
+pub fn open_bind_sources(spec: &Spec, bundle: &Path, pid: i32) -> Opened {
+    let Ok(root) = Root::open(Path::new(&format!("/proc/{pid}/root"))) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let fstype = m.typ().as_deref().unwrap_or("");
+        if !mounts::is_bind(m) || idmap::wanted(m) || fstype.starts_with("cgroup") {
+            continue;
+        }
+        let Some(source) = m.source().as_deref() else {
+            continue;
+        };
+        let source = bundle.join(source);
+        if !source.is_absolute() {
+            continue;
+        }
+        if let Ok(fd) = root.resolve(&source) {
+            out.push((i, fd));
+        }
+    }
+    out
+}
+
+/// `linux.rootfsPropagation`, when one is given.
+fn requested_propagation(plan: &Plan) -> Result<Option<MsFlags>, RootfsError> {
+    let linux = plan.spec.linux().as_ref();
+    match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        None | Some("") => Ok(None),
+        Some(p) => options::propagation_flag(p)
+            .map(Some)
+            .ok_or_else(|| RootfsError::Propagation(p.into())),
+    }
+}
+
+/// Whether `/` changed with `propagation` leaves no mount shared and none
+/// unbindable (`rslave`, `rprivate`).
+fn all_unshared(propagation: MsFlags) -> bool {
+    propagation.contains(MsFlags::MS_REC)
+        && propagation.intersects(MsFlags::MS_SLAVE | MsFlags::MS_PRIVATE)
+}
+
+/// Make the mount the rootfs lives on (the rootfs itself when it is a
+/// mount point) private in our mount namespace, as runc does: nothing
+/// mounted on it then reaches the host, `pivot_root` accepts it, and an
+/// unbindable one can be bound. Paths of the bundle, resolved before any
+/// of the container's mounts exist.
+fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
+    for dir in rootfs.ancestors() {
+        let is_root = dir.parent().is_none();
+        if is_root || crate::syscall::is_mount_root(dir).map_err(sys("statx"))? {
+            return mount(
+                None::<&str>,
+                dir,
+                None::<&str>,
+                MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )
+            .map_err(sys(format!("make the mount of {} private", dir.display())));
+        }
+    }
+    Ok(())
 }
 
 /// The procfs ferry mounted at `/proc`, proven to be one; without one, a
@@ -159,6 +280,12 @@ pub fn enter(plan: &Plan) -> Result<(), RootfsError> {
 /// read-only `/` when asked.
 pub fn finish(plan: &Plan, prepared: Prepared) -> Result<(), RootfsError> {
     let root = Root::open(Path::new("/")).map_err(sys("open /"))?;
+    if let Some(p) = prepared.requested {
+        // On the container's own root only now: before pivot_root it
+        // would have been the host's mounts' copies.
+        mountfd::set_propagation(root.fd(), p).map_err(sys("set rootfsPropagation on /"))?;
+    }
+    let prepared_dev_readonly = prepared.dev_readonly;
     let mut anchors = prepared.anchors;
     if let Some(linux) = plan.spec.linux() {
         for (key, value) in linux.sysctl().iter().flatten() {
@@ -174,6 +301,9 @@ pub fn finish(plan: &Plan, prepared: Prepared) -> Result<(), RootfsError> {
         for p in linux.masked_paths().iter().flatten() {
             protect::mask(&root, &mut anchors, Path::new(p))?;
         }
+    }
+    if prepared_dev_readonly && let Some(dev) = anchors.at(Path::new("/dev")) {
+        mountfd::make_readonly(dev, false).map_err(sys("remount /dev read-only"))?;
     }
     if plan
         .spec

@@ -25,11 +25,13 @@ pub fn is_bind(m: &Mount) -> bool {
 }
 
 /// Mount one `mounts[]` entry.
+/// `opened` is the bind source the parent opened for the entry, if any.
 pub fn mount_entry(
     root: &Root,
     anchors: &mut Anchors,
     plan: &Plan,
     m: &Mount,
+    opened: Option<&OwnedFd>,
 ) -> Result<(), RootfsError> {
     let mut opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
     let fstype = m.typ().as_deref().unwrap_or("");
@@ -47,7 +49,10 @@ pub fn mount_entry(
         } else {
             plan.bundle.join(source)
         };
-        bind_detached(&source, &opts, plan.userns, dest)?
+        match opened {
+            Some(fd) => bind_opened(fd, &source, &opts, plan.userns, dest)?,
+            None => bind_detached(&source, &opts, plan.userns, dest)?,
+        }
     } else {
         new_fs(fstype, &source, &opts, plan, dest)?
     };
@@ -176,6 +181,26 @@ pub fn bind_detached(
     let what = source.display().to_string();
     let recursive = opts.flags.contains(MsFlags::MS_REC);
     let mnt = mountfd::clone_path(source, recursive).map_err(|e| mount_err(&what, dest, e))?;
+    let extra = opts.remount_flags();
+    if !extra.is_empty() {
+        mountfd::set_attr(&mnt, &mountfd::remount_attr(extra, userns), false)
+            .map_err(|e| mount_err(&format!("remount {what}"), dest, e))?;
+    }
+    Ok(mnt)
+}
+
+/// [`bind_detached`] of a source the parent opened (one the container's
+/// root may not be allowed to reach in its user namespace).
+fn bind_opened(
+    fd: &OwnedFd,
+    source: &Path,
+    opts: &MountOptions,
+    userns: bool,
+    dest: &Path,
+) -> Result<OwnedFd, RootfsError> {
+    let what = source.display().to_string();
+    let recursive = opts.flags.contains(MsFlags::MS_REC);
+    let mnt = mountfd::clone_fd(fd, recursive).map_err(|e| mount_err(&what, dest, e))?;
     let extra = opts.remount_flags();
     if !extra.is_empty() {
         mountfd::set_attr(&mnt, &mountfd::remount_attr(extra, userns), false)

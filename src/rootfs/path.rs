@@ -211,9 +211,22 @@ impl Root {
         mode: Mode,
         made: &mut Made,
     ) -> Result<OwnedFd, Errno> {
+        self.create_file_depth(path, mode, 0, made)
+    }
+
+    fn create_file_depth(
+        &self,
+        path: &Path,
+        mode: Mode,
+        depth: u32,
+        made: &mut Made,
+    ) -> Result<OwnedFd, Errno> {
         match self.resolve(path) {
             Err(Errno::ENOENT) => {}
             other => return other,
+        }
+        if depth > 40 {
+            return Err(Errno::ELOOP);
         }
         let rel = relative(path);
         let name = rel.file_name().ok_or(Errno::EINVAL)?;
@@ -226,7 +239,15 @@ impl Root {
             OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
         match openat(parent.as_fd(), name, flags, mode) {
             Ok(_) => made.push(&parent, name, false),
-            Err(Errno::EEXIST) => {}
+            Err(Errno::EEXIST) => {
+                // A dangling symlink: create what it points to (inside the
+                // root), as runc does.
+                if let Ok(target) = nix::fcntl::readlinkat(parent.as_fd(), name) {
+                    let target = Path::new(&target);
+                    let full = rel.parent().unwrap_or(Path::new("")).join(target);
+                    self.create_file_depth(&full, mode, depth + 1, made)?;
+                }
+            }
             Err(e) => return Err(e),
         }
         self.resolve(path)
@@ -298,6 +319,17 @@ mod tests {
             .unwrap();
         assert_eq!(real(&f), d.join("root/elsewhere/file"));
         assert!(!Path::new("/elsewhere").exists());
+        // A dangling link as the file itself, absolute and relative.
+        symlink("/etc/target", d.join("root/dangling")).unwrap();
+        symlink("sub/t2", d.join("root/dangling2")).unwrap();
+        let f = root
+            .create_file(Path::new("/dangling"), Mode::from_bits_truncate(0o644))
+            .unwrap();
+        assert_eq!(real(&f), d.join("root/etc/target"));
+        let f = root
+            .create_file(Path::new("/dangling2"), Mode::from_bits_truncate(0o644))
+            .unwrap();
+        assert_eq!(real(&f), d.join("root/sub/t2"));
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -137,6 +137,31 @@ pub fn eventfd_nonblocking() -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
+/// Whether `path` (not followed if a symlink) is the root of a mount
+/// (`statx` with `STATX_ATTR_MOUNT_ROOT`, Linux 5.8).
+pub fn is_mount_root(path: &std::path::Path) -> Result<bool, Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: an all-zero statx is a valid value of the plain C struct.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: `c_path` is NUL-terminated and `stx` is writable for the
+    // call; the kernel reads the one and fills the other.
+    let ret = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            0,
+            &mut stx,
+        )
+    };
+    Errno::result(ret)?;
+    if stx.stx_attributes_mask & libc::STATX_ATTR_MOUNT_ROOT as u64 == 0 {
+        return Err(Errno::ENOSYS);
+    }
+    Ok(stx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,9 @@ export LC_ALL=C
 N=${N:-50}
 WARMUP=${WARMUP:-2}
 TEST_USER=${FERRY_TEST_USER:-ferrytest}
-RUNTIMES=${RUNTIMES:-"ferry runc crun"}
+# FERRY_BASELINE=/path/to/an/older/ferry adds it as "ferry-base", so that
+# one interleaved run also gives the ratio of this ferry to an older one.
+RUNTIMES=${RUNTIMES:-"ferry runc crun${FERRY_BASELINE:+ ferry-base}"}
 MODES=${MODES:-"root rootless seccomp"}
 
 now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
@@ -136,10 +138,15 @@ if [ -x "$FERRY" ]; then
     cp "$FERRY" "$T/ferry"
     chmod 0755 "$T/ferry"
 fi
+if [ -n "${FERRY_BASELINE:-}" ]; then
+    cp "$FERRY_BASELINE" "$T/ferry-base"
+    chmod 0755 "$T/ferry-base"
+fi
 
 bin_of() {
     case $1 in
         ferry) echo "$T/ferry" ;;
+        ferry-base) echo "$T/ferry-base" ;;
         *) command -v "$1" || echo "/nonexistent/$1" ;;
     esac
 }
@@ -301,6 +308,11 @@ for mode in $MODES; do
     MODE_=$mode RT_=runc; r=$(mean_of)
     printf '%-9s ferry/crun = %-6s ferry/runc = %-6s (runc/crun = %s)\n' "$mode" \
         "$(ratio "$f" "$c")" "$(ratio "$f" "$r")" "$(ratio "$r" "$c")"
+    if [ -n "${FERRY_BASELINE:-}" ]; then
+        MODE_=$mode RT_=ferry-base; fb=$(mean_of)
+        printf '%-9s ferry/ferry-base = %s   ferry-base/crun = %s\n' "$mode" \
+            "$(ratio "$f" "$fb")" "$(ratio "$fb" "$c")"
+    fi
 done
 # What podman's profile adds to one create+start+delete, per runtime.
 line=""

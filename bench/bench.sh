@@ -277,14 +277,14 @@ for mode in $MODES; do
 done
 
 echo
-printf '%-9s %-6s %9s %9s %9s %8s %8s %8s %5s\n' mode runtime "mean ms" "median" "min" create start delete n
+printf '%-9s %-10s %9s %9s %9s %8s %8s %8s %5s\n' mode runtime "mean ms" "median" "min" create start delete n
 for r in "${results[@]}"; do
     # shellcheck disable=SC2086
     set -- $r
     if [ "$3" = n/a ]; then
-        printf '%-9s %-6s %9s\n' "$1" "$2" n/a
+        printf '%-9s %-10s %9s\n' "$1" "$2" n/a
     else
-        printf '%-9s %-6s %9s %9s %9s %8s %8s %8s %5s\n' "$@"
+        printf '%-9s %-10s %9s %9s %9s %8s %8s %8s %5s\n' "$@"
     fi
 done
 

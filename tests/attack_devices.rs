@@ -7,11 +7,9 @@ mod common;
 
 use common::*;
 use std::fs;
-use std::io::IoSliceMut;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// runc's own test: `linux.resources.devices` denies everything, and
 /// `/dev/kmsg` is listed in `linux.devices`. The node exists, but the
@@ -35,46 +33,6 @@ fn listed_kmsg_is_not_writable_under_deny_all() {
          (exec 3</dev/kmsg) 2>/dev/null && echo OPENED-FOR-READ || echo read-denied",
     );
     assert_eq!(out, "node-present\nwrite-denied\nread-denied\n");
-}
-
-/// Accept one connection on `listener` (with a deadline) and receive the
-/// pty master sent over it.
-fn receive_master(listener: UnixListener, timeout: Duration) -> Result<OwnedFd, String> {
-    listener.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + timeout;
-    let stream = loop {
-        match listener.accept() {
-            Ok((s, _)) => break s,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if Instant::now() > deadline {
-                    return Err("nobody connected to the console socket".into());
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => return Err(format!("accept: {e}")),
-        }
-    };
-    stream.set_nonblocking(false).unwrap();
-    stream.set_read_timeout(Some(timeout)).unwrap();
-    let mut buf = [0u8; 256];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 2]);
-    let msg = nix::sys::socket::recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        nix::sys::socket::MsgFlags::empty(),
-    )
-    .map_err(|e| format!("recvmsg: {e}"))?;
-    for c in msg.cmsgs().map_err(|e| format!("cmsgs: {e}"))? {
-        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c
-            && let Some(fd) = fds.first()
-        {
-            // SAFETY: SCM_RIGHTS just installed this fd; nothing else owns it.
-            return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
-        }
-    }
-    Err("no fd received over the console socket".into())
 }
 
 /// A bundle whose config mounts nothing on `/dev` (the rootfs's own `/dev`
@@ -104,7 +62,8 @@ fn console_symlink_bundle(name: &str, target: &str, verdict_script: &str) -> Bun
 fn run_console_attack(b: &Bundle) -> Option<String> {
     let sock = b.path("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
-    let receiver = std::thread::spawn(move || receive_master(listener, Duration::from_secs(15)));
+    let receiver =
+        std::thread::spawn(move || receive_console_fd(listener, Duration::from_secs(15)));
     let mut args = vec!["create", "--bundle", b.dir_str()];
     args.extend(["--console-socket", sock.to_str().unwrap(), &b.id]);
     let created = b.ferry(&args);

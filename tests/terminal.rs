@@ -3,50 +3,11 @@
 mod common;
 
 use common::*;
-use std::io::{IoSliceMut, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::Read;
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// Accept one connection on `listener` (deadline) and receive one fd.
-fn receive_console_fd(listener: UnixListener, timeout: Duration) -> Result<OwnedFd, String> {
-    listener.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + timeout;
-    let stream = loop {
-        match listener.accept() {
-            Ok((s, _)) => break s,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if Instant::now() > deadline {
-                    return Err("nobody connected to the console socket".into());
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => return Err(format!("accept: {e}")),
-        }
-    };
-    stream.set_nonblocking(false).unwrap();
-    stream.set_read_timeout(Some(timeout)).unwrap();
-    let mut buf = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 4]);
-    let msg = nix::sys::socket::recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        nix::sys::socket::MsgFlags::empty(),
-    )
-    .map_err(|e| format!("recvmsg: {e}"))?;
-    for c in msg.cmsgs().map_err(|e| format!("cmsgs: {e}"))? {
-        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c
-            && let Some(fd) = fds.first()
-        {
-            // SAFETY: SCM_RIGHTS just installed this fd in our table; we own it.
-            return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
-        }
-    }
-    Err("no fd received over the console socket".into())
-}
 
 /// Read from the pty master until `done` matches or the deadline passes.
 fn read_pty_until(master: OwnedFd, timeout: Duration, done: impl Fn(&str) -> bool) -> String {

@@ -1049,3 +1049,46 @@ pub fn is_char_device(p: &Path) -> bool {
         .map(|m| m.file_type().is_char_device())
         .unwrap_or(false)
 }
+
+/// Accept one connection on the console socket `listener` (with a
+/// deadline) and receive the one fd sent over it (the pty master).
+pub fn receive_console_fd(
+    listener: std::os::unix::net::UnixListener,
+    timeout: Duration,
+) -> Result<std::os::fd::OwnedFd, String> {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + timeout;
+    let stream = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() > deadline {
+                    return Err("nobody connected to the console socket".into());
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(format!("accept: {e}")),
+        }
+    };
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(timeout)).unwrap();
+    let mut buf = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        std::os::fd::AsRawFd::as_raw_fd(&stream),
+        &mut iov,
+        Some(&mut cmsg),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .map_err(|e| format!("recvmsg: {e}"))?;
+    for c in msg.cmsgs().map_err(|e| format!("cmsgs: {e}"))? {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c
+            && let Some(fd) = fds.first()
+        {
+            // SAFETY: SCM_RIGHTS just installed this fd in our table; we own it.
+            return Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(*fd) });
+        }
+    }
+    Err("no fd received over the console socket".into())
+}

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod container;
+pub mod fs;
 pub mod hooks;
 pub mod image;
 pub mod logger;

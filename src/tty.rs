@@ -10,7 +10,7 @@ use nix::fcntl::{OFlag, open, openat};
 use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
 use nix::sys::stat::Mode;
 
-use crate::rootfs::path::Root;
+use crate::fs::Root;
 use crate::syscall;
 
 /// Errors setting up the terminal.

@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 
 use super::store::{ImageRecord, Store};
 use super::{ImageError, LAYERS_ANNOTATION, extract::is_whiteout, flatten, show, userns, xattr};
-use crate::rootfs::path::Root;
+use crate::fs::Root;
 
 pub struct BundleOptions {
     pub flatten: bool,

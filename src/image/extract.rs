@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use super::tar::{self, Kind};
 use super::{ImageError, xattr};
-use crate::rootfs::path::{Root, fd_path};
+use crate::fs::{Root, fd_path};
 
 /// How to extract.
 #[derive(Debug, Clone, Copy)]

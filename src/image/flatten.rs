@@ -22,7 +22,7 @@ use nix::unistd::{Gid, Uid, fchown, fchownat, linkat, symlinkat};
 
 use super::extract::{Options, is_whiteout, remove_at};
 use super::{ImageError, xattr};
-use crate::rootfs::path::{Root, fd_path};
+use crate::fs::{Root, fd_path};
 
 struct Flat<'a> {
     root: Root,

@@ -15,7 +15,7 @@ use super::exec;
 use super::init::{InitError, sys};
 use super::trampoline::Trampoline;
 use crate::capabilities::CapSets;
-use crate::rootfs::path::Root;
+use crate::fs::Root;
 use crate::syscall;
 
 /// A resolved program, ready for `execve` through the trampoline.

@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use nix::errno::Errno;
 use nix::sys::statfs::{PROC_SUPER_MAGIC, fstatfs};
 
-use super::path::Root;
+use crate::fs::Root;
 
 /// Mounts ferry made, newest last.
 #[derive(Default)]

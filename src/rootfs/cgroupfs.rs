@@ -17,8 +17,8 @@ use super::anchors::Anchors;
 use super::mountfd;
 use super::mounts::{bind_detached, mount_err, place};
 use super::options::MountOptions;
-use super::path::Root;
 use super::{Plan, RootfsError};
+use crate::fs::Root;
 
 /// A cgroup hierarchy mounted on the host.
 struct Hierarchy {

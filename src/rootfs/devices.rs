@@ -14,8 +14,8 @@ use nix::mount::MsFlags;
 
 use super::mountfd;
 use super::mounts::{create, mount_err};
-use super::path::Root;
 use super::{Plan, RootfsError};
+use crate::fs::Root;
 
 /// A device node to make.
 struct Node {

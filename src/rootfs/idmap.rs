@@ -38,8 +38,8 @@ use super::anchors::Anchors;
 use super::mountfd;
 use super::mounts::{mount_err, place, propagate, set_recursive};
 use super::options::MountOptions;
-use super::path::Root;
 use super::{Plan, RootfsError};
+use crate::fs::Root;
 use crate::syscall::{self, Forked};
 
 /// A detached, idmapped copy of the source of `mounts[index]`.

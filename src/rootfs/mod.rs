@@ -10,7 +10,6 @@ pub mod mountfd;
 mod mounts;
 pub mod options;
 pub mod overlay;
-pub mod path;
 mod pivot;
 pub mod procfs;
 mod protect;
@@ -21,9 +20,9 @@ use std::path::{Path, PathBuf};
 use nix::mount::{MsFlags, mount};
 use oci_spec::runtime::{Mount, Spec};
 
+use crate::fs::Root;
 use anchors::Anchors;
 use options::MountOptions;
-use path::Root;
 use procfs::ProcFs;
 
 /// Errors building the root filesystem.

@@ -16,8 +16,8 @@ use oci_spec::runtime::Mount;
 use super::anchors::Anchors;
 use super::mountfd;
 use super::options::MountOptions;
-use super::path::{Made, Root};
 use super::{Plan, RootfsError, cgroupfs};
+use crate::fs::{Made, Root};
 
 pub fn is_bind(m: &Mount) -> bool {
     MountOptions::parse(m.options().as_deref().unwrap_or_default()).is_bind()

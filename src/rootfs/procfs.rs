@@ -24,7 +24,7 @@ use nix::sys::stat::{Mode, fstat};
 use nix::sys::statfs::{PROC_SUPER_MAGIC, fstatfs};
 
 use super::mountfd;
-use super::path::Root;
+use crate::fs::Root;
 
 /// The inode number of procfs's root directory.
 const PROC_ROOT_INO: u64 = 1;

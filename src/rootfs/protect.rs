@@ -19,8 +19,8 @@ use super::RootfsError;
 use super::anchors::Anchors;
 use super::mountfd;
 use super::mounts::mount_err;
-use super::path::Root;
 use super::procfs::ProcFs;
+use crate::fs::Root;
 
 fn resolve_existing(
     root: &Root,

@@ -179,13 +179,7 @@ impl Root {
                         }
                         Err(Errno::EEXIST) => {
                             // A dangling symlink: create what it points to.
-                            let target = nix::fcntl::readlinkat(cur.as_fd(), name)?;
-                            let target = Path::new(&target);
-                            let full = if target.is_absolute() {
-                                target.to_path_buf()
-                            } else {
-                                parent.join(target)
-                            };
+                            let full = link_target(&cur, name, &parent)?;
                             self.mkdir_all_depth(&full, mode, depth + 1, made)?;
                             self.resolve(&sofar)?
                         }
@@ -242,9 +236,8 @@ impl Root {
             Err(Errno::EEXIST) => {
                 // A dangling symlink: create what it points to (inside the
                 // root), as runc does.
-                if let Ok(target) = nix::fcntl::readlinkat(parent.as_fd(), name) {
-                    let target = Path::new(&target);
-                    let full = rel.parent().unwrap_or(Path::new("")).join(target);
+                if let Ok(full) = link_target(&parent, name, rel.parent().unwrap_or(Path::new("")))
+                {
                     self.create_file_depth(&full, mode, depth + 1, made)?;
                 }
             }
@@ -252,6 +245,13 @@ impl Root {
         }
         self.resolve(path)
     }
+}
+
+/// Where the symlink `name` in `dir` (which is `at` inside the root) points,
+/// as a path inside the root: an absolute target replaces `at`.
+fn link_target(dir: &OwnedFd, name: &std::ffi::OsStr, at: &Path) -> Result<PathBuf, Errno> {
+    let target = nix::fcntl::readlinkat(dir.as_fd(), name)?;
+    Ok(at.join(target))
 }
 
 /// `path` made relative (a leading `/` dropped, `.` components removed).

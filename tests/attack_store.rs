@@ -99,16 +99,6 @@ fn image(s: &Scratch, rootless: bool, args: &[&str]) -> Run {
     ferry(rootless, &all, &[])
 }
 
-fn run_bundle(s: &Scratch, rootless: bool, bundle: &Path, id: &str) -> Run {
-    let state = s.path("state").display().to_string();
-    let b = bundle.display().to_string();
-    ferry(
-        rootless,
-        &["--root", &state, "run", "--bundle", &b, id],
-        &[],
-    )
-}
-
 /// The device numbers of a block device root can open here: the disk of
 /// the host's root filesystem, or `loop0` where a sandbox refuses the
 /// disk (a device cgroup or BPF filter answers EPERM even to root).

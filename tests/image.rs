@@ -30,16 +30,6 @@ fn image(s: &Scratch, rootless: bool, args: &[&str]) -> Run {
     ferry(rootless, &refs, &[])
 }
 
-fn run_bundle(s: &Scratch, rootless: bool, bundle: &Path, id: &str) -> Run {
-    let state = s.path("state").display().to_string();
-    let b = bundle.display().to_string();
-    ferry(
-        rootless,
-        &["--root", &state, "run", "--bundle", &b, id],
-        &[],
-    )
-}
-
 /// Import the two-layer busybox image as `bb` (the scratch directory is
 /// given to ferrytest first when rootless).
 fn import_busybox(s: &Scratch, rootless: bool) -> Run {

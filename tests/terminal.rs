@@ -46,13 +46,9 @@ fn read_pty_until(master: OwnedFd, timeout: Duration, done: impl Fn(&str) -> boo
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[test]
-fn console_socket_receives_pty_master() {
-    require_root!();
-    let mut b = Bundle::new("consolesock");
-    b.set("/process/terminal", json!(true));
-    b.set("/process/consoleSize", json!({"height": 30, "width": 100}));
-    b.sh("tty; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo isatty; stty size; echo done-marker");
+/// Create `b` with a console socket, start it, and read its terminal
+/// until the process prints `done-marker`.
+fn run_on_console(b: &Bundle) -> String {
     let sock = b.path("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
     let receiver =
@@ -60,9 +56,19 @@ fn console_socket_receives_pty_master() {
     b.create(&["--console-socket", sock.to_str().unwrap()]);
     let master = receiver.join().unwrap().unwrap_or_else(|e| panic!("{e}"));
     b.start();
-    let out = read_pty_until(master, Duration::from_secs(10), |s| {
+    read_pty_until(master, Duration::from_secs(10), |s| {
         s.contains("done-marker")
-    });
+    })
+}
+
+#[test]
+fn console_socket_receives_pty_master() {
+    require_root!();
+    let mut b = Bundle::new("consolesock");
+    b.set("/process/terminal", json!(true));
+    b.set("/process/consoleSize", json!({"height": 30, "width": 100}));
+    b.sh("tty; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo isatty; stty size; echo done-marker");
+    let out = run_on_console(&b);
     assert!(
         out.contains("/dev/pts/0"),
         "tty should be /dev/pts/0: {out:?}"
@@ -125,16 +131,7 @@ fn pty_belongs_to_the_process_user() {
     b.set("/process/terminal", json!(true));
     b.set("/process/user", json!({"uid": 1000, "gid": 1000}));
     b.sh("stat -c 'owner=%u:%g' $(tty); echo done-marker");
-    let sock = b.path("console.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
-    let receiver =
-        std::thread::spawn(move || receive_console_fd(listener, Duration::from_secs(15)));
-    b.create(&["--console-socket", sock.to_str().unwrap()]);
-    let master = receiver.join().unwrap().unwrap_or_else(|e| panic!("{e}"));
-    b.start();
-    let out = read_pty_until(master, Duration::from_secs(10), |s| {
-        s.contains("done-marker")
-    });
+    let out = run_on_console(&b);
     assert!(out.contains("owner=1000:5"), "pty owner: {out:?}");
 }
 

@@ -178,15 +178,10 @@ pub fn bind_detached(
     userns: bool,
     dest: &Path,
 ) -> Result<OwnedFd, RootfsError> {
-    let what = source.display().to_string();
     let recursive = opts.flags.contains(MsFlags::MS_REC);
-    let mnt = mountfd::clone_path(source, recursive).map_err(|e| mount_err(&what, dest, e))?;
-    let extra = opts.remount_flags();
-    if !extra.is_empty() {
-        mountfd::set_attr(&mnt, &mountfd::remount_attr(extra, userns), false)
-            .map_err(|e| mount_err(&format!("remount {what}"), dest, e))?;
-    }
-    Ok(mnt)
+    let mnt = mountfd::clone_path(source, recursive)
+        .map_err(|e| mount_err(&source.display().to_string(), dest, e))?;
+    with_bind_flags(mnt, source, opts, userns, dest)
 }
 
 /// [`bind_detached`] of a source the parent opened (one the container's
@@ -198,13 +193,26 @@ fn bind_opened(
     userns: bool,
     dest: &Path,
 ) -> Result<OwnedFd, RootfsError> {
-    let what = source.display().to_string();
     let recursive = opts.flags.contains(MsFlags::MS_REC);
-    let mnt = mountfd::clone_fd(fd, recursive).map_err(|e| mount_err(&what, dest, e))?;
+    let mnt = mountfd::clone_fd(fd, recursive)
+        .map_err(|e| mount_err(&source.display().to_string(), dest, e))?;
+    with_bind_flags(mnt, source, opts, userns, dest)
+}
+
+/// The detached bind `mnt` of `source` with the asked per-mount flags set,
+/// as `mount(MS_BIND | MS_REMOUNT)` would (kept as locked in a user
+/// namespace).
+fn with_bind_flags(
+    mnt: OwnedFd,
+    source: &Path,
+    opts: &MountOptions,
+    userns: bool,
+    dest: &Path,
+) -> Result<OwnedFd, RootfsError> {
     let extra = opts.remount_flags();
     if !extra.is_empty() {
         mountfd::set_attr(&mnt, &mountfd::remount_attr(extra, userns), false)
-            .map_err(|e| mount_err(&format!("remount {what}"), dest, e))?;
+            .map_err(|e| mount_err(&format!("remount {}", source.display()), dest, e))?;
     }
     Ok(mnt)
 }

@@ -511,3 +511,14 @@ pub fn ferry(rootless: bool, args: &[&str], env: &[(&str, &str)]) -> Run {
     let _ = fs::remove_file(&se);
     r
 }
+
+/// `ferry --root S/state run --bundle BUNDLE ID`, as root or as the test user.
+pub fn run_bundle(s: &Scratch, rootless: bool, bundle: &std::path::Path, id: &str) -> Run {
+    let state = s.path("state").display().to_string();
+    let b = bundle.display().to_string();
+    ferry(
+        rootless,
+        &["--root", &state, "run", "--bundle", &b, id],
+        &[],
+    )
+}

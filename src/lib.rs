@@ -11,6 +11,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod build;
 pub mod capabilities;
 pub mod cgroups;
 pub mod cli;

@@ -218,7 +218,7 @@ impl Program {
 /// `PATH` (or the default one).
 fn resolve(path: &Path, cwd: Option<&Path>, env: &[String]) -> Result<PathBuf, String> {
     if !path.as_os_str().as_bytes().contains(&b'/') {
-        return crate::process::exec::lookup(&path.to_string_lossy(), env);
+        return crate::path_lookup::lookup(&path.to_string_lossy(), env);
     }
     let full = match cwd {
         Some(dir) if path.is_relative() => dir.join(path),

@@ -1,4 +1,7 @@
-//! Pure conversions of spec values to cgroup file values, as runc does them.
+//! Pure conversions of spec values to cgroup file values, as runc does them,
+//! and the checks of values both `v1` and `v2` write.
+
+use oci_spec::runtime::LinuxResources;
 
 use super::CgroupError;
 
@@ -134,6 +137,88 @@ pub fn parse_size(s: &str) -> Result<i64, CgroupError> {
     Ok(v as i64)
 }
 
+/// Controllers a `unified` key may name.
+pub const V2_CONTROLLERS: &[&str] = &[
+    "cgroup", "cpu", "cpuset", "io", "memory", "pids", "hugetlb", "rdma", "misc",
+];
+
+/// `MAJOR:MINOR` of a block device rule.
+pub fn dev_numbers(major: i64, minor: i64) -> Result<String, CgroupError> {
+    if major < 0 || minor < 0 {
+        return Err(CgroupError::invalid(
+            "block device",
+            format!("{major}:{minor}"),
+            "major and minor must not be negative",
+        ));
+    }
+    Ok(format!("{major}:{minor}"))
+}
+
+/// A hugepage size as the kernel names its files (`2MB`, `1GB`, `64KB`).
+pub fn check_page_size(size: &str) -> Result<&str, CgroupError> {
+    let digits = size.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &size[digits.len()..];
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || !matches!(unit, "KB" | "MB" | "GB")
+    {
+        return Err(CgroupError::invalid(
+            "hugepage size",
+            format!("{size:?}"),
+            "use e.g. 2MB or 1GB",
+        ));
+    }
+    Ok(size)
+}
+
+/// `rdma.max` lines: `DEVICE hca_handle=N hca_object=M`.
+pub fn rdma_lines(r: &LinuxResources) -> Vec<String> {
+    let mut out: Vec<String> = r
+        .rdma()
+        .iter()
+        .flatten()
+        .map(|(dev, l)| {
+            let mut line = dev.clone();
+            if let Some(h) = l.hca_handles() {
+                line.push_str(&format!(" hca_handle={h}"));
+            }
+            if let Some(o) = l.hca_objects() {
+                line.push_str(&format!(" hca_object={o}"));
+            }
+            line
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A `unified` key: `CONTROLLER.FILE`, a known controller, no path tricks.
+/// Returns the controller.
+pub fn check_unified_key(key: &str) -> Result<&str, CgroupError> {
+    let bad = |reason: String| CgroupError::invalid("unified key", format!("{key:?}"), reason);
+    if key.contains('/') || key.starts_with('.') {
+        return Err(bad("must be a file name".into()));
+    }
+    let Some((ctrl, rest)) = key.split_once('.') else {
+        return Err(bad("expected CONTROLLER.FILE".into()));
+    };
+    if rest.is_empty() {
+        return Err(bad("expected CONTROLLER.FILE".into()));
+    }
+    if !V2_CONTROLLERS.contains(&ctrl) {
+        return Err(bad(format!("unknown controller {ctrl:?}")));
+    }
+    Ok(ctrl)
+}
+
+/// A `blockIO` weight: 10 to 1000, as the runtime spec allows.
+pub fn check_weight(field: &'static str, w: u16) -> Result<(), CgroupError> {
+    if !(10..=1000).contains(&w) {
+        return Err(CgroupError::invalid(field, w, "must be 10 to 1000"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,5 +295,22 @@ mod tests {
         assert_eq!(check_bytes("memory.limit", -1).unwrap(), -1);
         assert_eq!(v2_limit(-1), "max");
         assert_eq!(v2_limit(4096), "4096");
+    }
+
+    #[test]
+    fn unified_keys_are_checked() {
+        assert_eq!(check_unified_key("memory.high").unwrap(), "memory");
+        assert_eq!(check_unified_key("cgroup.max.depth").unwrap(), "cgroup");
+        let e = check_unified_key("foo.bar").unwrap_err().to_string();
+        assert!(e.contains("unknown controller \"foo\""), "{e}");
+        assert!(check_unified_key("../memory.max").is_err());
+        assert!(check_unified_key("memory").is_err());
+    }
+
+    #[test]
+    fn page_sizes() {
+        assert_eq!(check_page_size("2MB").unwrap(), "2MB");
+        assert!(check_page_size("2M").is_err());
+        assert!(check_page_size("MB").is_err());
     }
 }

@@ -4,10 +4,12 @@ use std::path::Path;
 
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 
-use super::convert::{self, check_bytes};
+use super::convert::{
+    self, check_bytes, check_page_size, check_unified_key, check_weight, dev_numbers, rdma_lines,
+};
 use super::devices::Rule;
 use super::fs::{self, write};
-use super::{CgroupError, CgroupState, v2};
+use super::{CgroupError, CgroupState};
 
 /// Apply `r`. `devices` is the full rule list to install (create, or an
 /// update that names devices); `fresh` means the cgroup was just made.
@@ -24,7 +26,7 @@ pub fn apply(
     };
     if let Some(u) = r.unified().as_ref().filter(|u| !u.is_empty()) {
         for key in u.keys() {
-            v2::check_unified_key(key)?;
+            check_unified_key(key)?;
         }
         return Err(CgroupError::UnifiedOnV1);
     }
@@ -53,7 +55,7 @@ pub fn apply(
         blkio(need("blkio")?, b)?;
     }
     for h in r.hugepage_limits().iter().flatten() {
-        let size = v2::check_page_size(h.page_size())?;
+        let size = check_page_size(h.page_size())?;
         let limit = check_bytes("hugepage limit", h.limit())?;
         let dir = need("hugetlb")?;
         write(
@@ -74,7 +76,7 @@ pub fn apply(
             )?;
         }
     }
-    for line in v2::rdma_lines(r) {
+    for line in rdma_lines(r) {
         write(need("rdma")?, "rdma.max", line)?;
     }
     Ok(())
@@ -360,7 +362,7 @@ fn blkio(dir: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
         write(dir, "blkio.leaf_weight", w.to_string())?;
     }
     for d in b.weight_device().iter().flatten() {
-        let dev = v2::dev_numbers(d.major(), d.minor())?;
+        let dev = dev_numbers(d.major(), d.minor())?;
         if let Some(w) = d.weight() {
             check_weight("blockIO.weightDevice weight", w)?;
             write(
@@ -394,16 +396,9 @@ fn blkio(dir: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
     ];
     for (file, list) in throttles {
         for t in list.iter().flatten() {
-            let dev = v2::dev_numbers(t.major(), t.minor())?;
+            let dev = dev_numbers(t.major(), t.minor())?;
             write(dir, file, format!("{dev} {}", t.rate()))?;
         }
-    }
-    Ok(())
-}
-
-pub fn check_weight(field: &'static str, w: u16) -> Result<(), CgroupError> {
-    if !(10..=1000).contains(&w) {
-        return Err(CgroupError::invalid(field, w, "must be 10 to 1000"));
     }
     Ok(())
 }

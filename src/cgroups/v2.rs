@@ -5,15 +5,13 @@ use std::path::Path;
 
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 
-use super::convert::{self, check_bytes, v2_limit};
+use super::convert::{
+    self, V2_CONTROLLERS, check_bytes, check_page_size, check_unified_key, check_weight,
+    dev_numbers, rdma_lines, v2_limit,
+};
 use super::devices::{self, Rule};
 use super::fs::{self, write};
 use super::{CgroupError, bpf};
-
-/// Controllers a `unified` key may name.
-const V2_CONTROLLERS: &[&str] = &[
-    "cgroup", "cpu", "cpuset", "io", "memory", "pids", "hugetlb", "rdma", "misc",
-];
 
 /// The controllers `r` needs enabled.
 pub fn wanted(r: &LinuxResources) -> Vec<&'static str> {
@@ -247,7 +245,7 @@ fn cpu(dir: &Path, c: &LinuxCpu) -> Result<(), CgroupError> {
 fn io(dir: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
     let bfq = dir.join("io.bfq.weight").exists();
     if let Some(w) = b.weight().filter(|&w| w != 0) {
-        super::v1::check_weight("blockIO.weight", w)?;
+        check_weight("blockIO.weight", w)?;
         if bfq {
             write(dir, "io.bfq.weight", w.to_string())?;
         } else {
@@ -262,7 +260,7 @@ fn io(dir: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
     for d in b.weight_device().iter().flatten() {
         let dev = dev_numbers(d.major(), d.minor())?;
         if let Some(w) = d.weight() {
-            super::v1::check_weight("blockIO.weightDevice weight", w)?;
+            check_weight("blockIO.weightDevice weight", w)?;
             if !bfq {
                 return Err(CgroupError::NoFile(
                     "io.bfq.weight (per-device weights need BFQ)".into(),
@@ -298,95 +296,9 @@ fn io(dir: &Path, b: &LinuxBlockIo) -> Result<(), CgroupError> {
     Ok(())
 }
 
-/// `MAJOR:MINOR` of a block device rule.
-pub fn dev_numbers(major: i64, minor: i64) -> Result<String, CgroupError> {
-    if major < 0 || minor < 0 {
-        return Err(CgroupError::invalid(
-            "block device",
-            format!("{major}:{minor}"),
-            "major and minor must not be negative",
-        ));
-    }
-    Ok(format!("{major}:{minor}"))
-}
-
-/// A hugepage size as the kernel names its files (`2MB`, `1GB`, `64KB`).
-pub fn check_page_size(size: &str) -> Result<&str, CgroupError> {
-    let digits = size.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = &size[digits.len()..];
-    if digits.is_empty()
-        || !digits.bytes().all(|b| b.is_ascii_digit())
-        || !matches!(unit, "KB" | "MB" | "GB")
-    {
-        return Err(CgroupError::invalid(
-            "hugepage size",
-            format!("{size:?}"),
-            "use e.g. 2MB or 1GB",
-        ));
-    }
-    Ok(size)
-}
-
-/// `rdma.max` lines: `DEVICE hca_handle=N hca_object=M`.
-pub fn rdma_lines(r: &LinuxResources) -> Vec<String> {
-    let mut out: Vec<String> = r
-        .rdma()
-        .iter()
-        .flatten()
-        .map(|(dev, l)| {
-            let mut line = dev.clone();
-            if let Some(h) = l.hca_handles() {
-                line.push_str(&format!(" hca_handle={h}"));
-            }
-            if let Some(o) = l.hca_objects() {
-                line.push_str(&format!(" hca_object={o}"));
-            }
-            line
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-/// A `unified` key: `CONTROLLER.FILE`, a known controller, no path tricks.
-/// Returns the controller.
-pub fn check_unified_key(key: &str) -> Result<&str, CgroupError> {
-    let bad = |reason: String| CgroupError::invalid("unified key", format!("{key:?}"), reason);
-    if key.contains('/') || key.starts_with('.') {
-        return Err(bad("must be a file name".into()));
-    }
-    let Some((ctrl, rest)) = key.split_once('.') else {
-        return Err(bad("expected CONTROLLER.FILE".into()));
-    };
-    if rest.is_empty() {
-        return Err(bad("expected CONTROLLER.FILE".into()));
-    }
-    if !V2_CONTROLLERS.contains(&ctrl) {
-        return Err(bad(format!("unknown controller {ctrl:?}")));
-    }
-    Ok(ctrl)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unified_keys_are_checked() {
-        assert_eq!(check_unified_key("memory.high").unwrap(), "memory");
-        assert_eq!(check_unified_key("cgroup.max.depth").unwrap(), "cgroup");
-        let e = check_unified_key("foo.bar").unwrap_err().to_string();
-        assert!(e.contains("unknown controller \"foo\""), "{e}");
-        assert!(check_unified_key("../memory.max").is_err());
-        assert!(check_unified_key("memory").is_err());
-    }
-
-    #[test]
-    fn page_sizes() {
-        assert_eq!(check_page_size("2MB").unwrap(), "2MB");
-        assert!(check_page_size("2M").is_err());
-        assert!(check_page_size("MB").is_err());
-    }
 
     #[test]
     fn wanted_controllers_follow_resources() {

@@ -4,15 +4,15 @@
 use anyhow::Result;
 
 use crate::cli::{CheckpointOpts, RestoreOpts};
-use crate::container::{Container, Store, criu};
+use crate::container::{Container, StateStore};
 
 /// `ferry checkpoint ID`: the container must exist and run.
-pub fn checkpoint(store: &Store, o: &CheckpointOpts) -> Result<()> {
+pub fn checkpoint(store: &StateStore, o: &CheckpointOpts) -> Result<()> {
     Ok(Container::load(store, &o.id)?.checkpoint()?)
 }
 
 /// `ferry restore ID`.
-pub fn restore(store: &Store, o: &RestoreOpts) -> Result<i32> {
-    criu::restore(store, &o.id)?;
+pub fn restore(store: &StateStore, o: &RestoreOpts) -> Result<i32> {
+    Container::restore(store, &o.id)?;
     Ok(0)
 }

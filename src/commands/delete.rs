@@ -2,9 +2,9 @@
 
 use anyhow::Result;
 
-use crate::container::{Container, Store};
+use crate::container::{Container, StateStore};
 
-pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
+pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<()> {
     if force {
         return Ok(Container::force_delete(store, id)?);
     }

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 
-use crate::container::{Container, Event, Store};
+use crate::container::{Container, Event, StateStore};
 
-pub fn events(store: &Store, id: &str, stats_once: bool, interval: &str) -> Result<()> {
+pub fn events(store: &StateStore, id: &str, stats_once: bool, interval: &str) -> Result<()> {
     let interval = parse_duration(interval)?;
     Container::load(store, id)?.events(stats_once, interval, emit)
 }

@@ -11,7 +11,8 @@ use crate::container::{self, CreateOptions};
 use crate::image::bundle::{BundleOptions, make_bundle};
 use crate::image::history::{self, human};
 use crate::image::import::{ImportOptions, import};
-use crate::image::{ImageRecord, Store, extract::remove_tree, userns};
+use crate::image::{ImageRecord, Store, extract::remove_tree};
+use crate::userns;
 
 use crate::container::template::{default_spec, make_rootless};
 
@@ -93,9 +94,9 @@ fn mapped(work: impl FnOnce() -> Result<()>) -> Result<()> {
 
 fn base_spec() -> (Value, bool) {
     let mut spec = default_spec();
-    let rootless = crate::user::is_rootless();
+    let rootless = userns::is_rootless();
     if rootless {
-        let (uid, gid) = crate::process::idmap::own_ids();
+        let (uid, gid) = userns::own_ids();
         make_rootless(&mut spec, uid, gid);
     }
     (spec, rootless)

@@ -2,11 +2,11 @@
 
 use anyhow::Result;
 
-use crate::container::{Container, Store};
+use crate::container::{Container, StateStore};
 use crate::signals;
 
 /// `ferry kill [--all] ID [SIGNAL]`.
-pub fn kill(store: &Store, id: &str, signal: &str, all: bool) -> Result<()> {
+pub fn kill(store: &StateStore, id: &str, signal: &str, all: bool) -> Result<()> {
     let sig = parse_signal(signal)?;
     Ok(Container::load(store, id)?.kill(sig, all)?)
 }

@@ -3,9 +3,9 @@
 use anyhow::Result;
 
 use crate::cli::ListFormat;
-use crate::container::{Container, StateDocument, Store};
+use crate::container::{Container, StateDocument, StateStore};
 
-pub fn list(store: &Store, format: ListFormat, quiet: bool) -> Result<()> {
+pub fn list(store: &StateStore, format: ListFormat, quiet: bool) -> Result<()> {
     let containers = Container::list(store)?;
     let rows = containers
         .iter()

@@ -21,7 +21,7 @@ use anyhow::Result;
 
 use crate::cli::CreateOpts;
 use crate::cli::{Cli, Command, GlobalOpts};
-use crate::container::{CreateOptions, Store, default_root};
+use crate::container::{CreateOptions, StateStore, default_root};
 
 /// The version banner (`--version`), as engines print it.
 pub const VERSION: &str = concat!(
@@ -107,9 +107,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
 }
 
 /// The state store named by `--root` (or the default root).
-pub fn store(g: &GlobalOpts) -> Result<Store> {
+pub fn store(g: &GlobalOpts) -> Result<StateStore> {
     let root = g.root.clone().unwrap_or_else(default_root);
-    Ok(Store::open(&root)?)
+    Ok(StateStore::open(&root)?)
 }
 
 /// The container options the command line gives `create` and `run`.

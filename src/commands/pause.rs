@@ -3,12 +3,12 @@
 
 use anyhow::Result;
 
-use crate::container::{Container, Store};
+use crate::container::{Container, StateStore};
 
-pub fn pause(store: &Store, id: &str) -> Result<()> {
+pub fn pause(store: &StateStore, id: &str) -> Result<()> {
     Ok(Container::load(store, id)?.pause()?)
 }
 
-pub fn resume(store: &Store, id: &str) -> Result<()> {
+pub fn resume(store: &StateStore, id: &str) -> Result<()> {
     Ok(Container::load(store, id)?.resume()?)
 }

@@ -10,9 +10,9 @@ use std::process::Command;
 use anyhow::{Result, bail};
 
 use crate::cli::ListFormat;
-use crate::container::{Container, Store};
+use crate::container::{Container, StateStore};
 
-pub fn ps(store: &Store, id: &str, format: ListFormat, ps_args: &[String]) -> Result<()> {
+pub fn ps(store: &StateStore, id: &str, format: ListFormat, ps_args: &[String]) -> Result<()> {
     let pids = Container::load(store, id)?.processes()?;
     if format == ListFormat::Json {
         println!("{}", serde_json::to_string(&pids)?);

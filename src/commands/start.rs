@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 
-use crate::container::{Container, Store};
+use crate::container::{Container, StateStore};
 
-pub fn start(store: &Store, id: &str) -> Result<()> {
+pub fn start(store: &StateStore, id: &str) -> Result<()> {
     Ok(Container::load(store, id)?.start()?)
 }

@@ -2,10 +2,10 @@
 
 use anyhow::Result;
 
-use crate::container::{Container, Store};
+use crate::container::{Container, StateStore};
 
 /// Print the state of container `id`.
-pub fn state(store: &Store, id: &str) -> Result<()> {
+pub fn state(store: &StateStore, id: &str) -> Result<()> {
     let container = Container::peek(store, id)?;
     println!("{}", serde_json::to_string_pretty(&container.document()?)?);
     Ok(())

@@ -9,9 +9,9 @@ use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxPids, LinuxRes
 
 use crate::cgroups::parse_size;
 use crate::cli::UpdateOpts;
-use crate::container::{Container, Store};
+use crate::container::{Container, StateStore};
 
-pub fn update(store: &Store, o: &UpdateOpts) -> Result<()> {
+pub fn update(store: &StateStore, o: &UpdateOpts) -> Result<()> {
     Container::load(store, &o.id)?.update(|| resources(o))
 }
 

@@ -10,7 +10,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::{Pid, mkfifo};
 use oci_spec::runtime::Spec;
 
-use super::{Container, ContainerDir, ContainerError, State, Store, process_start_time};
+use super::{Container, ContainerDir, ContainerError, State, StateStore, process_start_time};
 use crate::namespaces::Namespaces;
 use crate::process::{self, InitPlan};
 use crate::{config, timefmt};
@@ -69,7 +69,7 @@ pub struct CreateOptions<'a> {
 impl Container {
     /// Create a container from `bundle`: its init waits for `start`.
     pub fn create(
-        store: &Store,
+        store: &StateStore,
         bundle: Bundle,
         o: CreateOptions,
     ) -> Result<Container, ContainerError> {
@@ -79,7 +79,7 @@ impl Container {
     }
 }
 
-fn create(store: &Store, bundle: Bundle, o: CreateOptions) -> Result<State, ContainerError> {
+fn create(store: &StateStore, bundle: Bundle, o: CreateOptions) -> Result<State, ContainerError> {
     if o.systemd_cgroup && !Path::new("/run/systemd/system").exists() {
         return Err(ContainerError::SystemdNotRunning);
     }
@@ -118,9 +118,9 @@ fn create(store: &Store, bundle: Bundle, o: CreateOptions) -> Result<State, Cont
 
     let fifo = make_exec_fifo(dir)?;
 
-    // Recorded before anything else is made (the cgroup, then the init):
-    // a `create` killed half-way leaves a provisional state.json that tells
-    // `delete --force` what to remove.
+    // Saved twice: once provisional (`creating`), as soon as it can tell
+    // `delete --force` what a `create` killed half-way left (the cgroup
+    // about to be made, else the init just cloned), and once final.
     let mut state = State {
         oci_version: spec.version().clone(),
         id: o.id.to_string(),
@@ -146,12 +146,15 @@ fn create(store: &Store, bundle: Bundle, o: CreateOptions) -> Result<State, Cont
         &crate::cgroups::Options {
             id: o.id,
             systemd: o.systemd_cgroup,
-            rootless: crate::user::is_rootless(),
+            rootless: crate::userns::is_rootless(),
         },
     )?;
     // Dropped on any failure below: kills what is in it and removes it.
     let cgroup = match planned {
         Some(planned) => {
+            // The provisional state, before the cgroup exists: the init is
+            // in it before it may go on, so `delete --force` finds the
+            // init of a killed `create` through the cgroup.
             dir.save(&State {
                 cgroup: Some(planned.record()),
                 ..state.clone()
@@ -161,17 +164,6 @@ fn create(store: &Store, bundle: Bundle, o: CreateOptions) -> Result<State, Cont
         None => None,
     };
     state.cgroup = cgroup.as_ref().map(|c| c.state().clone());
-    let base = state.clone();
-    let record_init = |pid: Pid| {
-        let start_time = process_start_time(pid.as_raw()).map_or(0, |(_, t)| t);
-        let provisional = State {
-            pid: pid.as_raw(),
-            start_time,
-            ..base.clone()
-        };
-        dir.save(&provisional)
-            .map_err(|e| process::ProcessError::Init(e.to_string()))
-    };
     let plan = InitPlan {
         id: o.id,
         spec: &spec,
@@ -187,9 +179,18 @@ fn create(store: &Store, bundle: Bundle, o: CreateOptions) -> Result<State, Cont
         cgroup: cgroup.as_ref(),
         seccomp,
         lock_fd: Some(dir.lock_fd()),
-        on_clone: Some(&record_init),
     };
-    let pid = process::spawn(&plan)?;
+    let init = process::clone_init(&plan)?;
+    if cgroup.is_none() {
+        // No cgroup to find it by: the provisional state names the init
+        // (dropping `init` on failure kills it).
+        dir.save(&State {
+            pid: init.pid().as_raw(),
+            start_time: process_start_time(init.pid().as_raw()).map_or(0, |(_, t)| t),
+            ..state.clone()
+        })?;
+    }
+    let pid = init.finish()?;
     log::debug!("create {}: init {pid} waits for start", o.id);
     guard.pid = Some(pid);
     let (_, start_time) = process_start_time(pid.as_raw()).ok_or(ContainerError::InitGone)?;

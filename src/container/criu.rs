@@ -9,8 +9,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::{ContainerError, Store, StoreError};
-
 /// Why checkpoint or restore cannot run.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -20,14 +18,6 @@ pub enum CheckpointError {
     CriuBroken { what: &'static str, reason: String },
     #[error("{0} is not supported: ferry does not implement CRIU checkpoints")]
     NotImplemented(&'static str),
-}
-
-/// `restore ID`: fails before anything is made.
-pub fn restore(store: &Store, id: &str) -> Result<(), ContainerError> {
-    if store.container_path(id).exists() {
-        return Err(StoreError::Exists(id.into()).into());
-    }
-    Err(unsupported("restore").into())
 }
 
 /// The error for `what`, from what this host's CRIU can do.

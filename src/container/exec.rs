@@ -14,7 +14,7 @@ use super::rules::Op;
 use super::{Container, ContainerError};
 use crate::cgroups::CgroupState;
 use crate::config;
-use crate::process::join::{self, ExecPlan};
+use crate::process::exec_process::{self, ExecPlan};
 
 /// How to run the process: the command line's `exec` options.
 #[derive(Default)]
@@ -115,14 +115,12 @@ impl Container {
             cgroup: sub.as_ref().or(state.cgroup.as_ref()),
             seccomp: seccomp.as_ref(),
         };
-        let pid = join::spawn(&plan)?;
+        let pid = exec_process::spawn(&plan)?;
         drop(plan);
         let master = bridge_end
             .map(|sock| crate::tty::recv_master(&sock))
             .transpose()
-            .inspect_err(|_| {
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            })?;
+            .inspect_err(|_| crate::process::kill_and_reap(pid))?;
         log::debug!("exec in {}: process {pid} started", state.id);
         if let Some(pid_file) = o.pid_file {
             write_pid_file(pid_file, pid)?;

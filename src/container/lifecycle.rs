@@ -12,86 +12,8 @@ use nix::sys::stat::Mode;
 
 use super::rules::Op;
 use super::signal::{self, open_init};
-use super::{ContainerDir, State, StateDocument, Status, Store, StoreError};
-use crate::cgroups::{CgroupError, CgroupState};
-use crate::config::ConfigError;
-use crate::process::ProcessError;
-
-/// Errors of a container's lifecycle.
-#[derive(Debug, thiserror::Error)]
-pub enum ContainerError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The operation is not allowed in the container's status.
-    #[error("{}", .op.refusal(.id, *.status))]
-    Refused { id: String, op: Op, status: Status },
-    #[error("cannot start container {0}: its init exited before start")]
-    InitExited(String),
-    #[error("container {id}: {what}: {source}")]
-    Io {
-        id: String,
-        what: &'static str,
-        source: std::io::Error,
-    },
-    #[error("kill container {id}: {source}")]
-    Signal { id: String, source: nix::Error },
-    #[error("container {id}: init {pid} did not exit after SIGKILL")]
-    Unkillable { id: String, pid: i32 },
-    #[error("container {id} has no cgroup of its own: {consequence}")]
-    NoCgroup {
-        id: String,
-        consequence: &'static str,
-    },
-    #[error("container {0}: the freezer cgroup controller is not available")]
-    NoFreezer(String),
-    #[error(transparent)]
-    Cgroup(#[from] CgroupError),
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Process(#[from] ProcessError),
-    #[error(transparent)]
-    Seccomp(#[from] crate::seccomp::SeccompError),
-    #[error(transparent)]
-    Lsm(#[from] crate::lsm::LsmError),
-    #[error(transparent)]
-    Tty(#[from] crate::tty::TtyError),
-    #[error(transparent)]
-    Checkpoint(#[from] super::criu::CheckpointError),
-    #[error(transparent)]
-    Namespace(#[from] crate::namespaces::NamespaceError),
-    #[error("systemd cgroup driver requested but systemd not running")]
-    SystemdNotRunning,
-    #[error("config.json has no process")]
-    NoProcess,
-    #[error("--console-socket was given but process.terminal is false")]
-    ConsoleWithoutTerminal,
-    #[error("connect to console socket {}: {source}", path.display())]
-    ConsoleSocket {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("bundle {}: {source}", path.display())]
-    Bundle {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("write pid file {}: {source}", path.display())]
-    PidFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{what}: {source}")]
-    Setup {
-        what: &'static str,
-        source: std::io::Error,
-    },
-    #[error("container init exited during create")]
-    InitGone,
-    /// A bad `exec --cgroup` argument, or one the container cannot honour.
-    #[error("{0}")]
-    ExecCgroup(String),
-}
+use super::{ContainerDir, ContainerError, State, StateDocument, StateStore, Status, StoreError};
+use crate::cgroups::CgroupState;
 
 /// One container, loaded from the store.
 pub struct Container {
@@ -105,7 +27,7 @@ pub struct Container {
 impl Container {
     /// Load container `id` and lock it against other commands until this
     /// value is dropped.
-    pub fn load(store: &Store, id: &str) -> Result<Container, ContainerError> {
+    pub fn load(store: &StateStore, id: &str) -> Result<Container, ContainerError> {
         let dir = store.open_container(id)?;
         let state = dir.load()?.ok_or_else(|| StoreError::NotFound(id.into()))?;
         Ok(Container::new(state, dir.path().to_path_buf(), Some(dir)))
@@ -113,7 +35,7 @@ impl Container {
 
     /// Load container `id` without locking it (`state`, `list`, `exec`:
     /// readers see the old or the new state.json, never a partial one).
-    pub fn peek(store: &Store, id: &str) -> Result<Container, ContainerError> {
+    pub fn peek(store: &StateStore, id: &str) -> Result<Container, ContainerError> {
         let state = store
             .peek(id)?
             .ok_or_else(|| StoreError::NotFound(id.into()))?;
@@ -131,7 +53,7 @@ impl Container {
     }
 
     /// Every container whose `create` is done, by id.
-    pub fn list(store: &Store) -> Result<Vec<Container>, ContainerError> {
+    pub fn list(store: &StateStore) -> Result<Vec<Container>, ContainerError> {
         let mut out = Vec::new();
         for id in store.ids()? {
             if let Ok(c) = Container::peek(store, &id)
@@ -259,7 +181,7 @@ impl Container {
     /// `delete --force`: kill and remove container `id` whatever its
     /// status, also what a `create` killed half-way left (no state.json
     /// yet, or a provisional one); a missing container is no error.
-    pub fn force_delete(store: &Store, id: &str) -> Result<(), ContainerError> {
+    pub fn force_delete(store: &StateStore, id: &str) -> Result<(), ContainerError> {
         let dir = match store.open_container(id) {
             Err(StoreError::NotFound(_)) => return Ok(()),
             other => other?,
@@ -359,5 +281,14 @@ impl Container {
     pub fn checkpoint(&self) -> Result<(), ContainerError> {
         self.require(Op::Checkpoint)?;
         Err(super::criu::unsupported("checkpoint").into())
+    }
+
+    /// `restore ID`: fails before anything is made (an existing `id`
+    /// first, as runc), with the reason it cannot run here.
+    pub fn restore(store: &StateStore, id: &str) -> Result<(), ContainerError> {
+        if store.container_path(id).exists() {
+            return Err(StoreError::Exists(id.into()).into());
+        }
+        Err(super::criu::unsupported("restore").into())
     }
 }

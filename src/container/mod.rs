@@ -5,9 +5,9 @@
 
 mod create;
 pub mod criu;
+mod error;
 mod events;
 mod exec;
-mod id;
 mod lifecycle;
 mod rules;
 mod run;
@@ -17,11 +17,11 @@ mod store;
 pub mod template;
 
 pub use create::{Bundle, CreateOptions};
+pub use error::ContainerError;
 pub use events::Event;
 pub use exec::{ExecOptions, Foreground};
-pub use id::validate_id;
-pub use lifecycle::{Container, ContainerError};
+pub use lifecycle::Container;
 pub use rules::Op;
 pub use run::run;
 pub use state::{State, StateDocument, Status, process_start_time};
-pub use store::{ContainerDir, Store, StoreError, default_root};
+pub use store::{ContainerDir, StateStore, StoreError, default_root, validate_id};

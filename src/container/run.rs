@@ -7,13 +7,13 @@ use std::path::Path;
 
 use nix::unistd::Pid;
 
-use super::{Bundle, Container, ContainerError, CreateOptions, Foreground, Store};
+use super::{Bundle, Container, ContainerError, CreateOptions, Foreground, StateStore};
 
 /// Create and start the container of the bundle at `bundle` (parsed once);
 /// unless `detach`, wait for its init and remove the container (unless
 /// `keep`). The exit code: 0 when detached, else the init's status.
 pub fn run(
-    store: &Store,
+    store: &StateStore,
     bundle: Option<&Path>,
     mut options: CreateOptions,
     detach: bool,
@@ -58,7 +58,7 @@ pub fn run(
 }
 
 /// Start container `id`; remove it if that fails.
-fn start_or_remove(store: &Store, id: &str) -> Result<(), ContainerError> {
+fn start_or_remove(store: &StateStore, id: &str) -> Result<(), ContainerError> {
     if let Err(e) = Container::load(store, id).and_then(Container::start) {
         let _ = Container::force_delete(store, id);
         return Err(e);

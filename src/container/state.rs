@@ -57,9 +57,10 @@ pub struct State {
     /// The container's cgroup, if it has one of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<crate::cgroups::CgroupState>,
-    /// A provisional record, written by `create` as soon as the cgroup
-    /// exists and again right after the clone, so that `delete --force`
-    /// finds what a `create` killed half-way left behind.
+    /// A provisional record, written once by `create` (right before it
+    /// makes the cgroup, or with no cgroup right after the clone, with the
+    /// init's pid), so that `delete --force` finds what a `create` killed
+    /// half-way left behind.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub creating: bool,
 }

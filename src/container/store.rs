@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 
 use super::state::{EXEC_FIFO, State};
-use super::validate_id;
-use crate::user;
+use crate::userns;
 
 /// Errors of the state store.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +36,7 @@ pub enum StoreError {
 }
 
 /// The directory that holds every container's state.
-pub struct Store {
+pub struct StateStore {
     root: PathBuf,
 }
 
@@ -45,7 +44,7 @@ pub struct Store {
 /// `$XDG_RUNTIME_DIR/ferry` (an empty value counts as unset), then
 /// `/run/user/UID/ferry` when it exists, then `/tmp/ferry-UID`.
 pub fn default_root() -> PathBuf {
-    if !user::is_rootless() {
+    if !userns::is_rootless() {
         return PathBuf::from("/run/ferry");
     }
     if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
@@ -59,9 +58,9 @@ pub fn default_root() -> PathBuf {
     PathBuf::from(format!("/tmp/ferry-{uid}"))
 }
 
-impl Store {
+impl StateStore {
     /// Open (creating with mode 0700 if needed) the state root.
-    pub fn open(root: &Path) -> Result<Store, StoreError> {
+    pub fn open(root: &Path) -> Result<StateStore, StoreError> {
         let err = |source| StoreError::Root {
             path: root.to_path_buf(),
             source,
@@ -78,7 +77,7 @@ impl Store {
                 "not a directory owned by the caller",
             )));
         }
-        Ok(Store {
+        Ok(StateStore {
             root: root.to_path_buf(),
         })
     }
@@ -269,7 +268,7 @@ pub fn load_state(id: &str, dir: &Path) -> Result<Option<State>, StoreError> {
     }
 }
 
-impl Store {
+impl StateStore {
     /// Read a container's state without locking; `Ok(None)` while creating.
     pub fn peek(&self, id: &str) -> Result<Option<State>, StoreError> {
         validate_id(id)?;
@@ -278,5 +277,47 @@ impl Store {
 
     pub fn container_path(&self, id: &str) -> PathBuf {
         self.root.join(id)
+    }
+}
+
+/// Longest container id accepted (containerd and podman use 64 hex digits).
+const MAX_ID_LEN: usize = 1024;
+
+/// Check that `id` is safe to use as a directory name under the state root.
+pub fn validate_id(id: &str) -> Result<(), StoreError> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '+');
+    if id.is_empty() || id.len() > MAX_ID_LEN || id == "." || id == ".." || !id.chars().all(ok_char)
+    {
+        return Err(StoreError::InvalidId(id.to_string()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_engine_ids() {
+        for id in ["mybox", "a1b2c3d4e5f6", "k8s_pod-1.2+x", &"f".repeat(64)] {
+            validate_id(id).unwrap();
+        }
+    }
+
+    #[test]
+    fn rejects_path_tricks() {
+        for id in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "/abs",
+            "a b",
+            "x\0",
+            &"a".repeat(2000),
+        ] {
+            assert!(validate_id(id).is_err(), "{id:?} accepted");
+        }
     }
 }

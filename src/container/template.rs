@@ -11,7 +11,7 @@ pub fn for_host(rootless: bool) -> Value {
         drop_cgroup_namespace(&mut spec);
     }
     if rootless {
-        let (uid, gid) = crate::process::idmap::own_ids();
+        let (uid, gid) = crate::userns::own_ids();
         make_rootless(&mut spec, uid, gid);
     }
     spec

@@ -17,8 +17,9 @@ use nix::fcntl::OFlag;
 use serde_json::{Map, Value, json};
 
 use super::store::{ImageRecord, Store};
-use super::{ImageError, LAYERS_ANNOTATION, extract::is_whiteout, flatten, show, userns, xattr};
+use super::{ImageError, LAYERS_ANNOTATION, extract::is_whiteout, flatten, show, xattr};
 use crate::fs::Root;
+use crate::userns;
 
 pub struct BundleOptions {
     pub flatten: bool,

@@ -33,10 +33,11 @@ mod source;
 pub mod store;
 pub mod tar;
 mod tls;
-pub mod userns;
 mod xattr;
 
 use std::path::PathBuf;
+
+use crate::userns;
 
 pub use digest::Digest;
 pub use store::{ImageRecord, Store};

@@ -118,7 +118,7 @@ impl Store {
     /// `/var/lib/ferry` for root; `$XDG_DATA_HOME/ferry` (or
     /// `~/.local/share/ferry`) for a rootless user.
     pub fn default_root() -> PathBuf {
-        if !crate::user::is_rootless() {
+        if !crate::userns::is_rootless() {
             return PathBuf::from("/var/lib/ferry");
         }
         if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {

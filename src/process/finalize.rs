@@ -11,11 +11,11 @@ use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
 use nix::unistd::{Gid, Uid, setresgid, setresuid};
 use oci_spec::runtime::{PosixRlimitType, Process};
 
-use super::exec;
-use super::init::{InitError, sys};
+use super::init_error::{InitError, sys};
 use super::trampoline::Trampoline;
 use crate::capabilities::CapSets;
 use crate::fs::Root;
+use crate::path_lookup;
 use crate::syscall;
 
 /// A resolved program, ready for `execve` through the trampoline.
@@ -82,12 +82,12 @@ pub fn prepare(
     nix::unistd::getcwd().map_err(|_| InitError::Cwd(process.cwd().display().to_string()))?;
 
     let args = process.args().clone().unwrap_or_default();
-    let path = exec::lookup(args.first().map(String::as_str).unwrap_or(""), &env)
+    let path = path_lookup::lookup(args.first().map(String::as_str).unwrap_or(""), &env)
         .map_err(InitError::Exec)?;
     let target = Target {
-        c_path: exec::cpath(&path).map_err(InitError::Exec)?,
-        c_args: exec::cstrings(&args).map_err(InitError::Exec)?,
-        c_env: exec::cstrings(&env).map_err(InitError::Exec)?,
+        c_path: path_lookup::cpath(&path).map_err(InitError::Exec)?,
+        c_args: path_lookup::cstrings(&args).map_err(InitError::Exec)?,
+        c_env: path_lookup::cstrings(&env).map_err(InitError::Exec)?,
         path,
         trampoline,
     };

@@ -7,54 +7,14 @@ use nix::sched::{CloneFlags, unshare};
 use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid, setresgid, setresuid};
 
+use super::init_error::{InitError, sys};
 use super::sync::{FromInit, ToInit};
 use super::trampoline::Trampoline;
 use super::{InitPlan, finalize, sync};
-use crate::capabilities::CapsError;
-use crate::namespaces::{NamespaceError, Namespaces};
-use crate::rootfs::{self, RootfsError};
+use crate::namespaces::Namespaces;
+use crate::rootfs;
 use crate::syscall;
 use crate::tty::{self, TtyError};
-
-/// Errors inside the init; the parent prints them.
-#[derive(Debug, thiserror::Error)]
-pub enum InitError {
-    #[error(transparent)]
-    Rootfs(#[from] RootfsError),
-    #[error(transparent)]
-    Namespace(#[from] NamespaceError),
-    #[error(transparent)]
-    Caps(#[from] CapsError),
-    #[error(transparent)]
-    Seccomp(#[from] crate::seccomp::SeccompError),
-    #[error(transparent)]
-    Tty(#[from] TtyError),
-    #[error("{what}: {source}")]
-    Sys { what: String, source: nix::Error },
-    #[error(transparent)]
-    Cgroup(#[from] crate::cgroups::CgroupError),
-    #[error("{0}")]
-    Exec(String),
-    #[error(transparent)]
-    Hook(#[from] crate::hooks::HookError),
-    #[error(transparent)]
-    Lsm(#[from] crate::lsm::LsmError),
-    #[error(transparent)]
-    Trampoline(#[from] super::trampoline::TrampolineError),
-    #[error("config.json has no process")]
-    NoProcess,
-    #[error("cannot set hostname without a UTS namespace")]
-    HostnameWithoutUts,
-    #[error("cwd {0:?} is not a directory inside the container")]
-    Cwd(String),
-    #[error("rlimit {0}: {1}")]
-    Rlimit(String, nix::Error),
-}
-
-pub(super) fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitError {
-    let what = what.into();
-    move |source| InitError::Sys { what, source }
-}
 
 /// Run the init; never returns.
 /// `idmapped` are the detached idmapped mounts the parent made.
@@ -121,7 +81,7 @@ fn setup_and_exec(
         spec,
         rootfs: plan.rootfs,
         bundle: plan.bundle,
-        userns: ns.any_user() || crate::user::in_user_namespace(),
+        userns: ns.any_user() || crate::userns::in_user_namespace(),
         no_pivot: plan.no_pivot,
         own_fd_floor: 3 + plan.preserve_fds as i32,
     };

@@ -6,12 +6,11 @@
 //! until the init reports that it is set up (or why it failed). The init
 //! then blocks opening the exec fifo until `start`.
 
-pub(crate) mod exec;
+pub mod exec_process;
 pub mod finalize;
 mod handshake;
-pub mod idmap;
 mod init;
-pub mod join;
+mod init_error;
 mod sync;
 pub mod trampoline;
 
@@ -19,14 +18,15 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use nix::unistd::Pid;
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxIdMapping, Spec};
 
 use crate::namespaces::{NamespaceError, Namespaces};
 use crate::syscall::{self, Forked};
+use crate::userns::{self, IdMapError};
 pub use handshake::kill_and_reap;
 use sync::{FromInit, ToInit};
 
-pub use init::InitError;
+pub use init_error::InitError;
 
 /// Errors starting a container's init.
 #[derive(Debug, thiserror::Error)]
@@ -34,15 +34,28 @@ pub enum ProcessError {
     #[error(transparent)]
     Namespace(#[from] NamespaceError),
     #[error(transparent)]
-    IdMap(#[from] idmap::IdMapError),
+    IdMap(#[from] IdMapError),
     #[error("{what}: {source}")]
     Sys {
         what: &'static str,
         source: nix::Error,
     },
-    /// The init reported a failure; the message is its own.
+    /// The child (init or exec'd process) reported a failure: its own
+    /// message, as it came over the sync channel (another process's error,
+    /// so text, not a local error value).
     #[error("{0}")]
     Init(String),
+    #[error("set oom_score_adj {score}: {source}")]
+    OomScoreAdj { score: i32, source: std::io::Error },
+    #[error("unknown clock {0:?} in timeOffsets")]
+    UnknownClock(String),
+    #[error("set time offsets: {0}")]
+    TimeOffsets(#[source] std::io::Error),
+    #[error("open {path}: {source}")]
+    OpenNamespace {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
     #[error(transparent)]
@@ -81,10 +94,6 @@ pub struct InitPlan<'a> {
     /// The state dir's lock: closed by the init at once, so that a killed
     /// `create` does not leave the container locked by its init.
     pub lock_fd: Option<std::os::fd::RawFd>,
-    /// Called right after the clone, before the init may go on: `create`
-    /// records the pid, so that `delete --force` finds the init of a
-    /// `create` killed half-way.
-    pub on_clone: Option<&'a dyn Fn(Pid) -> Result<(), ProcessError>>,
 }
 
 /// `clone3`, the child born in the v2 cgroup `into` when given: unlike a
@@ -107,31 +116,29 @@ pub(crate) fn clone_into(
 
 /// Clone the init, map its ids and wait until it is set up. Returns its pid.
 pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
+    clone_init(plan)?.finish()
+}
+
+/// An init cloned by [`clone_init`]: it waits for its id maps until
+/// [`Cloned::finish`] runs the rest of the parent's side. Dropped
+/// unfinished (the caller failed in between), it is killed and reaped.
+pub struct Cloned<'p, 'a> {
+    plan: &'p InitPlan<'a>,
+    child: Option<handshake::Child>,
+    uid_maps: Vec<LinuxIdMapping>,
+    gid_maps: Vec<LinuxIdMapping>,
+}
+
+/// The first half of [`spawn`]: plan the id maps (checking that the caller
+/// may use them), make the idmapped mounts, enter the namespaces to join
+/// and clone the init. The caller may record the init's pid
+/// ([`Cloned::pid`]) before [`Cloned::finish`] lets it go on.
+pub fn clone_init<'p, 'a>(plan: &'p InitPlan<'a>) -> Result<Cloned<'p, 'a>, ProcessError> {
     let spec = plan.spec;
     let linux = spec.linux().as_ref();
-    let (uid, gid) = idmap::own_ids();
-    let uid_given = linux
-        .and_then(|l| l.uid_mappings().as_deref())
-        .unwrap_or_default();
-    let gid_given = linux
-        .and_then(|l| l.gid_mappings().as_deref())
-        .unwrap_or_default();
-    // A user namespace without maps: the container's root is the caller,
-    // as crun does (the spec makes the maps optional; runc refuses).
-    let own = [idmap::own_map(uid), idmap::own_map(gid)];
-    let unmapped = uid_given.is_empty() && gid_given.is_empty();
-    let uid_maps = idmap::Maps {
-        kind: "uid",
-        maps: if unmapped { &own[..1] } else { uid_given },
-        own: uid,
-    };
-    let gid_maps = idmap::Maps {
-        kind: "gid",
-        maps: if unmapped { &own[1..] } else { gid_given },
-        own: gid,
-    };
+    let (uid_maps, gid_maps) = id_maps(plan);
     if plan.namespaces.new_user() {
-        idmap::check_allowed(&uid_maps, &gid_maps)?;
+        userns::check_allowed(&maps("uid", &uid_maps), &maps("gid", &gid_maps))?;
     }
     // Idmapped mounts need privileges the init may not have: made here,
     // detached, and inherited by the init, which attaches them.
@@ -140,7 +147,7 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
         plan.bundle,
         plan.namespaces
             .new_user()
-            .then_some((uid_maps.maps, gid_maps.maps)),
+            .then_some((&uid_maps[..], &gid_maps[..])),
     )?;
     Namespaces::enter(&plan.namespaces.parent_joins)?;
 
@@ -164,22 +171,76 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
         }
         init::run(plan, sock, idmapped)
     })?;
-    child.handshake(|child| {
+    Ok(Cloned {
+        plan,
+        child: Some(child),
+        uid_maps,
+        gid_maps,
+    })
+}
+
+/// The uid and gid maps of the init's user namespace. Without any, the
+/// container's root is the caller, as crun does (the spec makes the maps
+/// optional; runc refuses).
+fn id_maps(plan: &InitPlan) -> (Vec<LinuxIdMapping>, Vec<LinuxIdMapping>) {
+    let linux = plan.spec.linux().as_ref();
+    let uid_given = linux
+        .and_then(|l| l.uid_mappings().clone())
+        .unwrap_or_default();
+    let gid_given = linux
+        .and_then(|l| l.gid_mappings().clone())
+        .unwrap_or_default();
+    if uid_given.is_empty() && gid_given.is_empty() {
+        let (uid, gid) = userns::own_ids();
+        return (vec![userns::own_map(uid)], vec![userns::own_map(gid)]);
+    }
+    (uid_given, gid_given)
+}
+
+/// The caller's maps of one kind, for [`userns::maps`].
+fn maps<'m>(kind: &'static str, maps: &'m [LinuxIdMapping]) -> userns::Maps<'m> {
+    let (uid, gid) = userns::own_ids();
+    userns::Maps {
+        kind,
+        maps,
+        own: if kind == "uid" { uid } else { gid },
+    }
+}
+
+impl Cloned<'_, '_> {
+    /// The init's pid (as the host sees it).
+    pub fn pid(&self) -> Pid {
+        self.child.as_ref().expect("not finished").pid
+    }
+
+    /// The second half of [`spawn`]: map the init's ids, put it in its
+    /// cgroup, pass it what it needs, run the runtime hooks when it asks,
+    /// and wait until it is set up. On failure the init is killed and
+    /// reaped. Returns its pid.
+    pub fn finish(mut self) -> Result<Pid, ProcessError> {
+        let child = self.child.take().expect("finished once");
+        child.handshake(|child| self.parent_side(child))
+    }
+
+    fn parent_side(&self, child: &handshake::Child) -> Result<(), ProcessError> {
+        let plan = self.plan;
+        let spec = plan.spec;
         let pid = child.pid;
-        if let Some(on_clone) = plan.on_clone {
-            on_clone(pid)?;
-        }
         if plan.namespaces.new_user() {
-            idmap::write(pid, &uid_maps, &gid_maps)?;
+            userns::maps::write(
+                pid,
+                &maps("uid", &self.uid_maps),
+                &maps("gid", &self.gid_maps),
+            )?;
         }
         if let Some(score) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
             std::fs::write(format!("/proc/{pid}/oom_score_adj"), score.to_string())
-                .map_err(|e| ProcessError::Init(format!("set oom_score_adj {score}: {e}")))?;
+                .map_err(|source| ProcessError::OomScoreAdj { score, source })?;
         }
         if let Some(cg) = plan.cgroup.filter(|_| !child.born_in_cgroup) {
             cg.apply(pid)?;
         }
-        if plan.namespaces.new_user() && !crate::user::is_rootless() {
+        if plan.namespaces.new_user() && !userns::is_rootless() {
             for (index, fd) in
                 crate::rootfs::open_bind_sources(plan.spec, plan.bundle, pid.as_raw())
             {
@@ -192,33 +253,43 @@ pub fn spawn(plan: &InitPlan) -> Result<Pid, ProcessError> {
         let agent = plan.seccomp.as_ref().and_then(|s| s.agent.as_ref());
         let mut msg = child.recv(agent)?;
         if msg == FromInit::Hooks {
-            let hooks = spec.hooks().as_ref();
-            let annotations = spec.annotations().clone().unwrap_or_default();
-            // "created": the runtime spec's status once the environment
-            // exists (step 2 of the lifecycle), as crun (runc 1.1 says
-            // "creating").
-            let state = crate::hooks::state_json(
-                plan.id,
-                "created",
-                pid.as_raw(),
-                plan.bundle,
-                &annotations,
-            );
-            crate::hooks::run(
-                "prestart",
-                hooks.and_then(|h| h.prestart().as_ref()),
-                &state,
-            )?;
-            crate::hooks::run(
-                "createRuntime",
-                hooks.and_then(|h| h.create_runtime().as_ref()),
-                &state,
-            )?;
+            run_runtime_hooks(plan, pid)?;
             child.send(ToInit::Go)?;
             msg = child.recv(agent)?;
         }
         handshake::finish(msg, &FromInit::Ready)
-    })
+    }
+}
+
+impl Drop for Cloned<'_, '_> {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            kill_and_reap(child.pid);
+        }
+    }
+}
+
+/// The `prestart` and `createRuntime` hooks, run when the init has made
+/// its mounts and before it pivots.
+fn run_runtime_hooks(plan: &InitPlan, pid: Pid) -> Result<(), ProcessError> {
+    let spec = plan.spec;
+    let hooks = spec.hooks().as_ref();
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    // "created": the runtime spec's status once the environment exists
+    // (step 2 of the lifecycle), as crun (runc 1.1 says "creating").
+    let state =
+        crate::hooks::state_json(plan.id, "created", pid.as_raw(), plan.bundle, &annotations);
+    crate::hooks::run(
+        "prestart",
+        hooks.and_then(|h| h.prestart().as_ref()),
+        &state,
+    )?;
+    crate::hooks::run(
+        "createRuntime",
+        hooks.and_then(|h| h.create_runtime().as_ref()),
+        &state,
+    )?;
+    Ok(())
 }
 
 /// Make a time namespace for our children with `offsets` (clock name to
@@ -234,9 +305,7 @@ fn set_time_offsets(
     let mut text = String::new();
     for (clock, off) in offsets {
         if !matches!(clock.as_str(), "monotonic" | "boottime") {
-            return Err(ProcessError::Init(format!(
-                "unknown clock {clock:?} in timeOffsets"
-            )));
+            return Err(ProcessError::UnknownClock(clock.clone()));
         }
         text.push_str(&format!(
             "{clock} {} {}\n",
@@ -244,6 +313,5 @@ fn set_time_offsets(
             off.nanosecs().unwrap_or(0)
         ));
     }
-    std::fs::write("/proc/self/timens_offsets", text)
-        .map_err(|e| ProcessError::Init(format!("set time offsets: {e}")))
+    std::fs::write("/proc/self/timens_offsets", text).map_err(ProcessError::TimeOffsets)
 }

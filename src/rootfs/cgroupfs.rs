@@ -11,7 +11,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::mount::MsFlags;
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 
 use super::anchors::Anchors;
 use super::mountfd;
@@ -68,10 +68,27 @@ fn host_hierarchies() -> Vec<Hierarchy> {
     out
 }
 
+/// Whether `m` is a `cgroup` or `cgroup2` mount (made here, not by
+/// `mounts`).
+pub fn is_cgroup(m: &Mount) -> bool {
+    matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2"))
+}
+
+/// Mount the `cgroup` entry `m`.
+pub fn mount_entry(
+    root: &Root,
+    anchors: &mut Anchors,
+    plan: &Plan,
+    m: &Mount,
+) -> Result<(), RootfsError> {
+    let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
+    mount_cgroups(root, anchors, plan, m.destination(), &opts)
+}
+
 /// Mount the cgroup filesystems at `dest` with the entry's flags. Where the
 /// kernel refuses a fresh mount (cgroup v1 in a user namespace), bind the
 /// host's hierarchy instead.
-pub fn mount_cgroups(
+fn mount_cgroups(
     root: &Root,
     anchors: &mut Anchors,
     plan: &Plan,

@@ -127,7 +127,7 @@ fn refused(source: &Path, step: &str, e: Errno) -> Option<RootfsError> {
             "{step} {}: {e}: the kernel idmaps a mount only for a caller with CAP_SYS_ADMIN \
              in the user namespace that owns its filesystem{}",
             source.display(),
-            if crate::user::is_rootless() {
+            if crate::userns::is_rootless() {
                 " (a rootless caller has it only for filesystems mounted in its own user namespace)"
             } else {
                 ""

@@ -137,6 +137,7 @@ pub fn prepare(
                 mounts::mount_entry(&root, &mut anchors, plan, &without_ro(m), None)?;
                 dev_readonly = true;
             }
+            None if cgroupfs::is_cgroup(m) => cgroupfs::mount_entry(&root, &mut anchors, plan, m)?,
             None => {
                 let fd = opened.iter().find(|(j, _)| *j == i).map(|(_, fd)| fd);
                 mounts::mount_entry(&root, &mut anchors, plan, m, fd)?

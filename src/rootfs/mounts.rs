@@ -16,7 +16,7 @@ use oci_spec::runtime::Mount;
 use super::anchors::Anchors;
 use super::mountfd;
 use super::options::MountOptions;
-use super::{Plan, RootfsError, cgroupfs};
+use super::{Plan, RootfsError};
 use crate::fs::{Made, Root};
 
 pub fn is_bind(m: &Mount) -> bool {
@@ -24,7 +24,7 @@ pub fn is_bind(m: &Mount) -> bool {
         || m.typ().as_deref() == Some("bind")
 }
 
-/// Mount one `mounts[]` entry.
+/// Mount one `mounts[]` entry (not a `cgroup` one: [`super::cgroupfs`]).
 /// `opened` is the bind source the parent opened for the entry, if any.
 pub fn mount_entry(
     root: &Root,
@@ -39,9 +39,6 @@ pub fn mount_entry(
         opts.flags |= MsFlags::MS_BIND;
     }
     let dest = m.destination();
-    if fstype == "cgroup" || fstype == "cgroup2" {
-        return cgroupfs::mount_cgroups(root, anchors, plan, dest, &opts);
-    }
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(fstype));
     let mnt = if opts.is_bind() {
         let source = if source.is_absolute() {

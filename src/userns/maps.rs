@@ -4,10 +4,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use nix::unistd::{Pid, getegid, geteuid};
+use nix::unistd::Pid;
 use oci_spec::runtime::LinuxIdMapping;
 
-use crate::user;
+use super::ids::is_rootless;
+use super::subids::subordinate_ranges;
 
 /// Errors mapping ids.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +58,7 @@ pub fn check_allowed(uid: &Maps, gid: &Maps) -> Result<(), IdMapError> {
     if uid.maps.is_empty() || gid.maps.is_empty() {
         return Err(IdMapError::Missing);
     }
-    if !user::is_rootless() {
+    if !is_rootless() {
         return Ok(());
     }
     for (maps, file) in [(uid, "/etc/subuid"), (gid, "/etc/subgid")] {
@@ -80,27 +81,11 @@ pub fn check_allowed(uid: &Maps, gid: &Maps) -> Result<(), IdMapError> {
     Ok(())
 }
 
-/// The caller's ranges in /etc/subuid or /etc/subgid (by user name or id).
-pub(crate) fn subordinate_ranges(file: &Path, own: u32) -> Vec<(u64, u64)> {
-    let name = nix::unistd::User::from_uid(geteuid())
-        .ok()
-        .flatten()
-        .map(|u| u.name);
-    let text = std::fs::read_to_string(file).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| {
-            let mut f = l.trim().split(':');
-            let (who, start, len) = (f.next()?, f.next()?.parse().ok()?, f.next()?.parse().ok()?);
-            (Some(who) == name.as_deref() || who == own.to_string()).then_some((start, len))
-        })
-        .collect()
-}
-
 /// Write the maps of `pid`'s new user namespace.
 pub fn write(pid: Pid, uid: &Maps, gid: &Maps) -> Result<(), IdMapError> {
-    let direct = !user::is_rootless() || (uid.only_own() && gid.only_own());
+    let direct = !is_rootless() || (uid.only_own() && gid.only_own());
     if direct {
-        if user::is_rootless() {
+        if is_rootless() {
             // An unprivileged writer of gid_map must give up setgroups first.
             write_proc(pid, "setgroups", "deny")?;
         }
@@ -153,9 +138,4 @@ pub fn own_map(own: u32) -> LinuxIdMapping {
         .size(1u32)
         .build()
         .unwrap_or_default()
-}
-
-/// The caller's effective uid and gid.
-pub fn own_ids() -> (u32, u32) {
-    (geteuid().as_raw(), getegid().as_raw())
 }

@@ -18,9 +18,10 @@ use nix::sched::{CloneFlags, unshare};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxIdMapping, LinuxIdMappingBuilder};
+use oci_spec::runtime::LinuxIdMapping;
 
-use crate::process::idmap::{self, Maps};
+use super::maps::{self, IdMapError, Maps};
+use super::subids::{SubIds, mappings, subordinate_ids};
 use crate::syscall::Forked;
 
 /// Errors entering the mapped user namespace.
@@ -37,102 +38,10 @@ pub enum UsernsError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Map(#[from] idmap::IdMapError),
+    Map(#[from] IdMapError),
     /// The work itself failed; its message.
     #[error("{0}")]
     Failed(String),
-}
-
-/// One subordinate range: first host id and count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Range {
-    pub start: u32,
-    pub len: u32,
-}
-
-/// The caller's own ids and first subordinate ranges.
-#[derive(Debug, Clone, Copy)]
-pub struct SubIds {
-    pub uid: u32,
-    pub gid: u32,
-    pub subuid: Range,
-    pub subgid: Range,
-}
-
-/// The unprivileged caller's subordinate ids, if it has both kinds. `None`
-/// for root, and for a caller that already is root in a user namespace (as
-/// under `podman unshare`): that one works with the ids it has.
-pub fn subordinate_ids() -> Option<SubIds> {
-    let (uid, gid) = idmap::own_ids();
-    if uid == 0 {
-        return None;
-    }
-    let first = |file: &str, own: u32| {
-        idmap::subordinate_ranges(std::path::Path::new(file), own)
-            .into_iter()
-            .find_map(|(start, len)| {
-                Some(Range {
-                    start: u32::try_from(start).ok()?,
-                    len: u32::try_from(len).ok().filter(|&n| n > 0)?,
-                })
-            })
-    };
-    Some(SubIds {
-        uid,
-        gid,
-        subuid: first("/etc/subuid", uid)?,
-        subgid: first("/etc/subgid", gid)?,
-    })
-}
-
-fn mapping(container: u32, host: u32, size: u32) -> LinuxIdMapping {
-    LinuxIdMappingBuilder::default()
-        .container_id(container)
-        .host_id(host)
-        .size(size)
-        .build()
-        .expect("all fields set")
-}
-
-/// The uid and gid maps: 0 is the caller, 1..=N its subordinate range.
-pub fn mappings(s: &SubIds) -> (Vec<LinuxIdMapping>, Vec<LinuxIdMapping>) {
-    (
-        vec![
-            mapping(0, s.uid, 1),
-            mapping(1, s.subuid.start, s.subuid.len),
-        ],
-        vec![
-            mapping(0, s.gid, 1),
-            mapping(1, s.subgid.start, s.subgid.len),
-        ],
-    )
-}
-
-/// How many ids, counting up from 0, exist in this process's user namespace
-/// (the smaller of uids and gids): all of them outside any user namespace.
-pub fn mapped_ids() -> u64 {
-    let contiguous = |file: &str| -> u64 {
-        let text = std::fs::read_to_string(file).unwrap_or_default();
-        let mut lines: Vec<(u64, u64)> = text
-            .lines()
-            .filter_map(|l| {
-                let f: Vec<u64> = l
-                    .split_whitespace()
-                    .filter_map(|x| x.parse().ok())
-                    .collect();
-                (f.len() == 3).then(|| (f[0], f[2]))
-            })
-            .collect();
-        lines.sort_unstable();
-        let mut next = 0;
-        for (inside, count) in lines {
-            if inside == next {
-                next += count;
-            }
-        }
-        next
-    };
-    contiguous("/proc/self/uid_map").min(contiguous("/proc/self/gid_map"))
 }
 
 /// Run `work` with the caller's subordinate ids: in a child in a mapped user
@@ -148,7 +57,7 @@ pub fn run_mapped(work: impl FnOnce() -> Result<(), String>) -> Result<(), Usern
         .unwrap_or_default();
     if ["newuidmap", "newgidmap"]
         .iter()
-        .any(|t| crate::process::exec::lookup(t, &env).is_err())
+        .any(|t| crate::path_lookup::lookup(t, &env).is_err())
     {
         log::warn!(
             "newuidmap and newgidmap (package uidmap) are needed to use your subordinate ids: \
@@ -241,45 +150,6 @@ fn parent_side(
         maps: gid,
         own: ids.gid,
     };
-    idmap::write(pid, &uid, &gid)?;
+    maps::write(pid, &uid, &gid)?;
     sock.write_all(b"G").map_err(io("user namespace sync"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn maps_put_the_caller_at_zero_and_its_range_after() {
-        let s = SubIds {
-            uid: 1000,
-            gid: 1001,
-            subuid: Range {
-                start: 100_000,
-                len: 65_536,
-            },
-            subgid: Range {
-                start: 200_000,
-                len: 1000,
-            },
-        };
-        let (u, g) = mappings(&s);
-        let t = |m: &[LinuxIdMapping]| -> Vec<(u32, u32, u32)> {
-            m.iter()
-                .map(|m| (m.container_id(), m.host_id(), m.size()))
-                .collect()
-        };
-        assert_eq!(t(&u), [(0, 1000, 1), (1, 100_000, 65_536)]);
-        assert_eq!(t(&g), [(0, 1001, 1), (1, 200_000, 1000)]);
-    }
-
-    #[test]
-    fn every_id_exists_only_outside_a_user_namespace() {
-        let n = mapped_ids();
-        if crate::user::in_user_namespace() {
-            assert!((1..4_294_967_295).contains(&n), "{n}");
-        } else {
-            assert_eq!(n, 4_294_967_295);
-        }
-    }
 }

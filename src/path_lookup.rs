@@ -1,5 +1,7 @@
-//! Finding the program to exec, with the error wording engines map to exit
-//! codes ("executable file not found in $PATH" → 127, "permission denied" → 126).
+//! A leaf: finding the program to exec (as execvp does, in the current root
+//! and cwd), with the error wording engines map to exit codes ("executable
+//! file not found in $PATH" → 127, "permission denied" → 126), and the
+//! NUL-terminated copies `execve` takes.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -58,6 +60,7 @@ pub fn cstrings<S: AsRef<[u8]>>(items: &[S]) -> Result<Vec<CString>, String> {
         .collect()
 }
 
+/// A NUL-terminated copy of `p` for execve.
 pub fn cpath(p: &Path) -> Result<CString, String> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| "path contains a NUL byte".to_string())
 }

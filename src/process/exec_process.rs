@@ -22,7 +22,7 @@ use nix::sys::socket::{MsgFlags, recv};
 use nix::unistd::{Gid, Pid, Uid, setresgid, setresuid};
 use oci_spec::runtime::Process;
 
-use super::init::{InitError, sys};
+use super::init_error::{InitError, sys};
 use super::sync::{FromInit, ToInit};
 use super::{ProcessError, finalize, handshake, sync};
 use crate::syscall::{self, Forked};
@@ -68,8 +68,10 @@ fn open_namespaces(init: Pid) -> Result<Vec<(CloneFlags, File)>, ProcessError> {
         let same = std::fs::metadata(format!("/proc/self/ns/{name}"))
             .is_ok_and(|m| m.ino() == meta.ino() && m.dev() == meta.dev());
         if !same {
-            let file = File::open(&theirs)
-                .map_err(|e| ProcessError::Init(format!("open {theirs}: {e}")))?;
+            let file = File::open(&theirs).map_err(|source| ProcessError::OpenNamespace {
+                path: theirs.clone(),
+                source,
+            })?;
             out.push((*flag, file));
         }
     }

@@ -182,11 +182,9 @@ struct User {
 
 /// The test user (`ferrytest` or `$FERRY_TEST_USER`), if it exists.
 fn test_user() -> Option<User> {
-    let name = std::env::var("FERRY_TEST_USER").unwrap_or_else(|_| "ferrytest".into());
-    let pw = nix::unistd::User::from_name(&name).ok()??;
-    (pw.uid.as_raw() != 0).then(|| User {
-        uid: pw.uid.as_raw(),
-        gid: pw.gid.as_raw(),
+    common::test_user().map(|u| User {
+        uid: u.uid,
+        gid: u.gid,
     })
 }
 

@@ -252,7 +252,7 @@ fn devices_and_modes(rootless: bool) {
             )
         );
         let m = fs::metadata(root.join("huge-uid")).unwrap();
-        assert_eq!(m.uid(), common_uid("ferrytest"), "left to root");
+        assert_eq!(m.uid(), common::test_user().unwrap().uid, "left to root");
         assert!(
             out.stderr.contains("huge-uid") && out.stderr.contains("out of range"),
             "{}",
@@ -271,15 +271,6 @@ fn devices_and_modes(rootless: bool) {
             out.stderr
         );
     }
-}
-
-fn common_uid(name: &str) -> u32 {
-    let passwd = fs::read_to_string("/etc/passwd").unwrap();
-    let line = passwd
-        .lines()
-        .find(|l| l.starts_with(&format!("{name}:")))
-        .unwrap();
-    line.split(':').nth(2).unwrap().parse().unwrap()
 }
 
 #[test]

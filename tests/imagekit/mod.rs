@@ -395,9 +395,12 @@ impl Scratch {
         self.dir.join(p)
     }
 
+    /// Give the directory to the test user (`crate::common::test_user`).
     pub fn give_to_ferrytest(&self) {
+        let u = crate::common::test_user().expect("the test user");
         let st = Command::new("chown")
-            .args(["-R", "ferrytest:ferrytest"])
+            .arg("-R")
+            .arg(format!("{}:{}", u.uid, u.gid))
             .arg(&self.dir)
             .status()
             .unwrap();
@@ -420,29 +423,22 @@ impl Drop for Scratch {
     }
 }
 
-/// Whether rootless tests can run: root (to switch users) and `ferrytest`.
+/// Whether rootless tests can run: root (to switch users) and the test
+/// user (`ferrytest` or `$FERRY_TEST_USER`, see `crate::common::test_user`).
 pub fn have_ferrytest() -> bool {
-    crate::common::is_root()
-        && fs::read_to_string("/etc/passwd")
-            .unwrap_or_default()
-            .lines()
-            .any(|l| l.starts_with("ferrytest:"))
+    crate::common::is_root() && crate::common::test_user().is_some()
 }
 
 /// The first host id of `ferrytest`'s range in /etc/subuid or /etc/subgid:
 /// rootless, owner N of a layer is that + N - 1 on disk.
 pub fn ferrytest_sub_start(file: &str) -> u32 {
-    fs::read_to_string(file)
-        .unwrap()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("ferrytest:")?
-                .split(':')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("ferrytest has no range in {file}"))
+    let u = crate::common::test_user()
+        .unwrap_or_else(|| panic!("the test user has no range in {file}"));
+    if file.ends_with("subgid") {
+        u.subgid.0
+    } else {
+        u.subuid.0
+    }
 }
 
 pub struct Run {
@@ -473,15 +469,11 @@ pub fn ferry(rootless: bool, args: &[&str], env: &[(&str, &str)]) -> Run {
     let so = out_dir.join(format!("ferry-img-out-{}-{n}", std::process::id()));
     let se = out_dir.join(format!("ferry-img-err-{}-{n}", std::process::id()));
     let mut cmd = if rootless {
+        let u = crate::common::test_user().expect("the test user");
         let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid=ferrytest",
-            "--regid=ferrytest",
-            "--init-groups",
-            "env",
-            "HOME=/tmp",
-            "XDG_RUNTIME_DIR=",
-        ]);
+        c.arg(format!("--reuid={}", u.uid))
+            .arg(format!("--regid={}", u.gid));
+        c.args(["--init-groups", "env", "HOME=/tmp", "XDG_RUNTIME_DIR="]);
         for (k, v) in env {
             c.arg(format!("{k}={v}"));
         }

@@ -133,6 +133,16 @@ fn strip(text: &str) -> String {
                     i += 1;
                 }
             }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                let end = no_tests[i + 2..]
+                    .find("*/")
+                    .map_or(b.len(), |e| i + 2 + e + 2);
+                i = end;
+            }
+            b'r' if raw_string_at(b, i).is_some() => {
+                i = raw_string_at(b, i).unwrap();
+                out.push_str("\"\"");
+            }
             b'"' => {
                 i += 1;
                 while i < b.len() && b[i] != b'"' {
@@ -162,6 +172,27 @@ fn strip(text: &str) -> String {
         }
     }
     out
+}
+
+/// Where the raw string literal (`r"…"`, `r#"…"#`) starting at `i` ends,
+/// if one starts there.
+fn raw_string_at(b: &[u8], i: usize) -> Option<usize> {
+    if i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_') {
+        return None;
+    }
+    let hashes = b[i + 1..].iter().take_while(|&&c| c == b'#').count();
+    if b.get(i + 1 + hashes) != Some(&b'"') {
+        return None;
+    }
+    let close: Vec<u8> = std::iter::once(b'"')
+        .chain(std::iter::repeat_n(b'#', hashes))
+        .collect();
+    let body = i + 2 + hashes;
+    let end = b[body..]
+        .windows(close.len())
+        .position(|w| w == close.as_slice())
+        .map_or(b.len(), |p| body + p + close.len());
+    Some(end)
 }
 
 /// Cut `#[cfg(test)]` followed by `mod NAME {` up to its closing brace.
@@ -609,6 +640,15 @@ fn upward(edges: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>) -> Vec<String> {
     bad
 }
 
+/// Comments and string literals (raw ones too) hide no code and make none.
+#[test]
+fn strip_drops_comments_and_strings() {
+    let text = "let a = r#\"use crate::x; \"q\"\"#; /* crate::y */ use crate::z; // crate::w\n";
+    let (uses, rest) = use_statements(&strip(text));
+    assert_eq!(uses, ["crate::z"]);
+    assert!(inline_paths(&rest).is_empty(), "{rest}");
+}
+
 /// The checks fail where they must: an edge up a tier, and a cycle.
 #[test]
 fn checks_catch_an_upward_edge_and_a_cycle() {
@@ -726,4 +766,7 @@ fn resolver_follows_use_trees_and_reexports() {
         krate.edges[&segments("container::create")].contains(&segments("process")),
         "container/create.rs uses process::InitPlan"
     );
+    let n: usize = krate.edges.values().map(BTreeSet::len).sum();
+    eprintln!("{} files, {n} file-to-file edges", krate.edges.len());
+    assert!(n > 300, "only {n} edges found: the resolver misses paths");
 }

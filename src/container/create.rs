@@ -64,6 +64,10 @@ pub struct CreateOptions<'a> {
     pub forward_signals: bool,
     /// The caller's own console socket (`run` bridging a terminal).
     pub console: Option<OwnedFd>,
+    /// Called with the init's pid right after the clone, while the init
+    /// is still dumpable (e.g. to open its namespaces: see
+    /// [`crate::network`]); an error fails the create.
+    pub on_clone: Option<&'a dyn Fn(i32) -> std::io::Result<()>>,
 }
 
 impl Container {
@@ -170,7 +174,11 @@ fn create(store: &Store, bundle: Bundle, o: CreateOptions) -> Result<State, Cont
             ..base.clone()
         };
         dir.save(&provisional)
-            .map_err(|e| process::ProcessError::Init(e.to_string()))
+            .map_err(|e| process::ProcessError::Init(e.to_string()))?;
+        match o.on_clone {
+            Some(f) => f(pid.as_raw()).map_err(|e| process::ProcessError::Init(e.to_string())),
+            None => Ok(()),
+        }
     };
     let plan = InitPlan {
         id: o.id,

@@ -88,6 +88,8 @@ pub enum ContainerError {
     },
     #[error("container init exited during create")]
     InitGone,
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
     /// A bad `exec --cgroup` argument, or one the container cannot honour.
     #[error("{0}")]
     ExecCgroup(String),
@@ -284,6 +286,9 @@ impl Container {
         }
         if let Some(cg) = &st.cgroup {
             cg.destroy()?;
+        }
+        if st.annotations.contains_key(crate::network::ANNOTATION) {
+            crate::network::release(&st.bundle);
         }
         if let Some(dir) = self.dir.take() {
             dir.remove()?;

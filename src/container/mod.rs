@@ -22,6 +22,6 @@ pub use exec::{ExecOptions, Foreground};
 pub use id::validate_id;
 pub use lifecycle::{Container, ContainerError};
 pub use rules::Op;
-pub use run::run;
+pub use run::{run, run_with};
 pub use state::{State, StateDocument, Status, process_start_time};
 pub use store::{ContainerDir, Store, StoreError, default_root};

@@ -456,3 +456,86 @@ fn unusable_tun_is_named_in_the_error() {
     );
     assert_eq!(fs::read_dir(s.path("store/bundles")).unwrap().count(), 0);
 }
+
+/// `--network host` shares the host's interfaces and hostname; `none`
+/// has loopback only (and no pasta).
+#[test]
+fn host_and_none_networks() {
+    require_root!();
+    let s = setup("modes", false);
+    let script = "grep -c : /proc/net/dev; hostname";
+    let host = image(
+        &s,
+        false,
+        &["run", "--rm", "--network", "host", "bb", "sh", "-c", script],
+    )
+    .ok();
+    let host_ifaces = fs::read_to_string("/proc/net/dev")
+        .unwrap()
+        .matches(':')
+        .count();
+    let host_name = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(
+        host.stdout,
+        format!("{host_ifaces}\n{host_name}"),
+        "{}",
+        host.stderr
+    );
+    let none = image(
+        &s,
+        false,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--name",
+            "quiet",
+            "bb",
+            "sh",
+            "-c",
+            script,
+        ],
+    )
+    .ok();
+    assert_eq!(none.stdout, "1\nquiet\n", "{}", none.stderr);
+}
+
+/// Without `-i` the container reads an empty standard input; with it,
+/// the caller's.
+#[test]
+fn interactive_keeps_stdin_open() {
+    require_root!();
+    let s = setup("stdin", false);
+    let state = s.path("state").display().to_string();
+    let store = s.path("store").display().to_string();
+    let cat = |extra: &[&str]| {
+        let mut child = Command::new(common::ferry_bin())
+            .args([
+                "--root",
+                &state,
+                "image",
+                "--store",
+                &store,
+                "run",
+                "--rm",
+                "--network",
+                "none",
+            ])
+            .args(extra)
+            .args(["bb", "cat"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        let _ = stdin.write_all(b"typed\n");
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(cat(&["-i"]), "typed\n");
+    assert_eq!(cat(&[]), "");
+}

@@ -395,6 +395,7 @@ fn bad_inputs_leave_nothing_behind() {
     let busy = TcpListener::bind("0.0.0.0:0").unwrap();
     let busy_port = busy.local_addr().unwrap().port();
     let in_use = format!("{busy_port}:80");
+
     let missing = format!("{}:/x", s.path("nope").display());
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["-p", &in_use], "already in use"),
@@ -427,6 +428,44 @@ fn bad_inputs_leave_nothing_behind() {
         assert_eq!(pastas_under(&s.dir), Vec::<i32>::new(), "{flags:?}");
     }
     drop(busy);
+}
+
+/// pasta failing after the container was created (here a stand-in that
+/// fails as pasta does on a busy port): one error, and the container, its
+/// state and the bundle are gone.
+#[test]
+fn pasta_failure_after_create_cleans_up() {
+    require_root!();
+    let s = setup("late", false);
+    let bin = s.path("fakebin");
+    fs::create_dir_all(&bin).unwrap();
+    let fake = bin.join("pasta");
+    fs::write(
+        &fake,
+        "#!/bin/sh\necho 'Failed to bind any port for -t 8080:80, exiting' >&2\nexit 1\n",
+    )
+    .unwrap();
+    fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display());
+    let state = s.path("state").display().to_string();
+    let store = s.path("store").display().to_string();
+    let out = ferry(
+        false,
+        &[
+            "--root", &state, "image", "--store", &store, "run", "--name", "late", "bb", "true",
+        ],
+        &[("PATH", &path)],
+    );
+    assert_ne!(out.code, 0);
+    assert_eq!(
+        out.stderr.trim(),
+        "ferry: pasta failed: Failed to bind any port for -t 8080:80, exiting",
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fs::read_dir(s.path("store/bundles")).unwrap().count(), 0);
+    assert_eq!(fs::read_dir(s.path("state")).unwrap().count(), 0);
+    assert!(common::procs_with_root(&s.dir).is_empty());
 }
 
 /// Rootless, an unusable /dev/net/tun is named in the error, and nothing

@@ -87,6 +87,10 @@ impl Drop for Guard {
 pub fn attach(ns: &Namespaces, ports: &[PortMap], dir: &Path) -> Result<Guard, NetworkError> {
     let program = check_installed()?;
     let pid_file = dir.join(PID_FILE);
+    // pasta may outlive ferry: it must not keep what ferry inherited (a
+    // caller's pipe would never see end-of-file). ferry execs nothing else
+    // that needs them.
+    syscall::cloexec_from(3).map_err(|e| NetworkError::io("mark fds close-on-exec")(e.into()))?;
     // Inheritable copies (dup clears close-on-exec), closed once pasta
     // has started; ferry is single-threaded here, so no other child
     // inherits them.

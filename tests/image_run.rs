@@ -124,14 +124,16 @@ fn web_server(rootless: bool) {
     let port = free_port();
     let www = s.path("www").display().to_string();
     let publish = format!("{port}:8080");
+    let port2 = free_port();
+    let publish2 = format!("127.0.0.1:{port2}:8080");
     let volume = format!("{www}:/www:ro");
     let id = "web";
     let run = image(
         &s,
         rootless,
         &[
-            "run", "-d", "--name", id, "-p", &publish, "-v", &volume, "bb", "httpd", "-f", "-p",
-            "8080", "-h", "/www",
+            "run", "-d", "--name", id, "-p", &publish, "-p", &publish2, "-v", &volume, "bb",
+            "httpd", "-f", "-p", "8080", "-h", "/www",
         ],
     );
     let run = run.ok();
@@ -150,6 +152,16 @@ fn web_server(rootless: bool) {
         Some("hello from the container\n"),
         "published on the host's address too"
     );
+    let only_local = format!("http://127.0.0.1:{port2}/");
+    assert_eq!(
+        curl(&only_local).as_deref(),
+        Some("hello from the container\n")
+    );
+    let not_external = format!("http://{}:{port2}/", host_address());
+    assert!(
+        curl(&not_external).is_none(),
+        "-p 127.0.0.1:... binds loopback only"
+    );
     runtime(&s, rootless, &["kill", id, "KILL"]).ok();
     common::wait_until(Duration::from_secs(5), || {
         runtime(&s, rootless, &["state", id])
@@ -158,6 +170,7 @@ fn web_server(rootless: bool) {
     });
     runtime(&s, rootless, &["delete", id]).ok();
     assert!(port_is_free(port), "port {port} is free after delete");
+    assert!(port_is_free(port2), "port {port2} is free after delete");
     assert!(curl(&local).is_none());
     assert_eq!(pastas_under(&s.dir), Vec::<i32>::new(), "no pasta left");
 }

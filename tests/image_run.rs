@@ -117,8 +117,8 @@ fn port_is_free(port: u16) -> bool {
 }
 
 /// A detached busybox httpd with `-p PORT:8080`, fetched from the host on
-/// 127.0.0.1 and on the host's address; after kill and delete the port is
-/// free and no pasta remains.
+/// 127.0.0.1 and on the host's address; after `kill KILL` the ports are
+/// free and no pasta remains, and delete works.
 fn web_server(rootless: bool) {
     let s = setup(if rootless { "web-rl" } else { "web" }, rootless);
     let port = free_port();
@@ -168,9 +168,14 @@ fn web_server(rootless: bool) {
             .stdout
             .contains("\"stopped\"")
     });
+    assert!(port_is_free(port), "port {port} is free after kill");
+    assert!(port_is_free(port2), "port {port2} is free after kill");
+    assert_eq!(
+        pastas_under(&s.dir),
+        Vec::<i32>::new(),
+        "no pasta after kill"
+    );
     runtime(&s, rootless, &["delete", id]).ok();
-    assert!(port_is_free(port), "port {port} is free after delete");
-    assert!(port_is_free(port2), "port {port2} is free after delete");
     assert!(curl(&local).is_none());
     assert_eq!(pastas_under(&s.dir), Vec::<i32>::new(), "no pasta left");
 }

@@ -250,7 +250,12 @@ impl Container {
                 status: Status::Stopped,
             });
         };
-        signal::signal_init(st, &pidfd, sig, all)
+        signal::signal_init(st, &pidfd, sig, all)?;
+        if sig == libc::SIGKILL && st.own_pid_ns {
+            // The whole container dies: its published ports go now.
+            release_network(st);
+        }
+        Ok(())
     }
 
     /// Remove a stopped or created container (`delete`).
@@ -287,9 +292,7 @@ impl Container {
         if let Some(cg) = &st.cgroup {
             cg.destroy()?;
         }
-        if st.annotations.contains_key(crate::network::ANNOTATION) {
-            crate::network::release(&st.bundle);
-        }
+        release_network(st);
         if let Some(dir) = self.dir.take() {
             dir.remove()?;
         }
@@ -364,5 +367,13 @@ impl Container {
     pub fn checkpoint(&self) -> Result<(), ContainerError> {
         self.require(Op::Checkpoint)?;
         Err(super::criu::unsupported("checkpoint").into())
+    }
+}
+
+/// Stop the network helper (pasta) of a container that has one (see
+/// [`crate::network`]).
+fn release_network(st: &State) {
+    if st.annotations.contains_key(crate::network::ANNOTATION) {
+        crate::network::release(&st.bundle);
     }
 }

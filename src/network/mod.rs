@@ -35,8 +35,8 @@
 //! pasta holds the namespace open and does not notice when the container
 //! exits, so ferry stops it: its pid and start time are recorded in the
 //! bundle ([`RECORD`]) and the spec carries the annotation [`ANNOTATION`];
-//! `ferry delete` (also the foreground run's own delete) calls
-//! [`release`], which stops the recorded pasta (checked by pidfd, start
+//! `ferry delete` (also the foreground run's own delete) and `ferry kill`
+//! with SIGKILL (the container certainly dies) call [`release`], which stops the recorded pasta (checked by pidfd, start
 //! time and name, so a reused pid is never signalled) and waits until it
 //! has exited, so the ports are free when `delete` returns. Until
 //! recorded, a [`Guard`] stops it on drop.

@@ -12,9 +12,14 @@ use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::RwLock;
 use std::time::Duration;
 
 use imagekit::*;
+
+/// Held (shared) by the tests that need /dev/net/tun rootless, and
+/// exclusively by the one that makes it unusable for a moment.
+static TUN: RwLock<()> = RwLock::new(());
 
 /// `ferry --root S/state image --store S/store ARGS...`
 fn image(s: &Scratch, rootless: bool, args: &[&str]) -> Run {
@@ -120,6 +125,7 @@ fn port_is_free(port: u16) -> bool {
 /// 127.0.0.1 and on the host's address; after `kill KILL` the ports are
 /// free and no pasta remains, and delete works.
 fn web_server(rootless: bool) {
+    let _tun = TUN.read().unwrap_or_else(|e| e.into_inner());
     let s = setup(if rootless { "web-rl" } else { "web" }, rootless);
     let port = free_port();
     let www = s.path("www").display().to_string();
@@ -197,6 +203,7 @@ fn published_port_serves_the_host_rootless() {
 /// (non-loopback) address is reachable, and resolv.conf names pasta's DNS
 /// forwarder, which answers.
 fn inside_network(rootless: bool) {
+    let _tun = TUN.read().unwrap_or_else(|e| e.into_inner());
     let s = setup(if rootless { "net-rl" } else { "net" }, rootless);
     let addr = host_address();
     let port = free_port();
@@ -502,6 +509,7 @@ fn unusable_tun_is_named_in_the_error() {
             .status()
             .unwrap()
     };
+    let _tun = TUN.write().unwrap_or_else(|e| e.into_inner());
     set(0o600);
     let out = image(&s, true, &["run", "--rm", "bb", "true"]);
     set(mode);

@@ -441,6 +441,9 @@ fn bad_inputs_leave_nothing_behind() {
         let out = image(&s, false, &args);
         assert_ne!(out.code, 0, "{flags:?} succeeded");
         assert!(out.stderr.contains(needle), "{flags:?}: {}", out.stderr);
+        if needle != "--bogus" {
+            assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+        }
         assert!(out.stdout.is_empty(), "{flags:?}: {}", out.stdout);
         let bundles = fs::read_dir(s.path("store/bundles"))
             .map(|d| d.count())

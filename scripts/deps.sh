@@ -14,7 +14,7 @@ TEST_UID=1500
 # (/usr/share/containers/seccomp.json) for the seccomp tests and bench.
 # gcc and libc6-dev build the static attack and probe programs of the tests
 # (cc -static) and the exec trampoline (build.rs).
-PACKAGES=(busybox-static gcc libc6-dev uidmap runc crun hyperfine strace jq util-linux golang-github-containers-common umoci bc skopeo docker-registry apache2-utils openssl ca-certificates)
+PACKAGES=(busybox-static gcc libc6-dev uidmap runc crun hyperfine strace jq util-linux golang-github-containers-common umoci bc skopeo docker-registry apache2-utils openssl ca-certificates passt)
 
 log() { echo "deps: $*" >&2; }
 
@@ -117,3 +117,12 @@ if ! getent passwd "$TEST_USER2" >/dev/null; then
 fi
 TEST_USER=$TEST_USER2 add_subids /etc/subuid
 TEST_USER=$TEST_USER2 add_subids /etc/subgid
+
+# --- /dev/net/tun for rootless networking ------------------------------------
+# `ferry image run`'s private network (pasta, from the passt package) opens
+# /dev/net/tun inside the container's namespaces; rootless, that needs the
+# mode Debian's udev rules give it (0666). Some VMs leave it 0600.
+if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+    log "making /dev/net/tun 0666 (Debian's default) for rootless networking"
+    chmod 0666 /dev/net/tun
+fi

@@ -472,19 +472,65 @@ pub enum ImageCommand {
         command: Vec<String>,
     },
     /// Run an image in a new container, in the foreground
-    Run {
-        /// Remove the container's bundle (and its writes) when it exits
-        #[arg(long)]
-        rm: bool,
-        /// Return once the container is running
-        #[arg(short, long)]
-        detach: bool,
-        /// Container id (default: derived from the image name)
-        #[arg(long, value_name = "ID")]
-        name: Option<String>,
-        image: String,
-        /// Command and arguments, replacing the image's Cmd
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        command: Vec<String>,
-    },
+    Run(Box<ImageRunArgs>),
+}
+
+/// `ferry image run`: podman's flags, with podman's meaning.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ImageRunArgs {
+    /// Remove the container's bundle (and its writes) when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Return once the container is running
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep standard input open (otherwise the container reads /dev/null)
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the container a terminal
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Container id (default: derived from the image name)
+    #[arg(long, value_name = "ID")]
+    pub name: Option<String>,
+    /// Publish a container port: [IP:]HOSTPORT:CTRPORT[/tcp|udp]
+    #[arg(short, long = "publish", value_name = "SPEC")]
+    pub publish: Vec<String>,
+    /// Bind a host directory: HOSTDIR:CTRDIR[:ro|rw]
+    #[arg(short, long = "volume", value_name = "SPEC")]
+    pub volume: Vec<String>,
+    /// Set an environment variable: KEY=VALUE (KEY alone: the caller's value)
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Read environment variables from FILE (KEY=VALUE lines)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User (and group) to run as: USER[:GROUP], names or ids
+    #[arg(short, long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Replace the image's entrypoint (a JSON array or one command)
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
+    /// The container's hostname (default: its id)
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// Network: private (own namespace through pasta), host, none
+    #[arg(long, value_name = "MODE", default_value = "private")]
+    pub network: String,
+    /// Mount the root filesystem read-only (tmpfs on /tmp, /var/tmp, /run)
+    #[arg(long)]
+    pub read_only: bool,
+    /// Add a capability (e.g. NET_ADMIN, or ALL)
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability (e.g. CHOWN, or ALL)
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    pub image: String,
+    /// Command and arguments, replacing the image's Cmd
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }

@@ -1,17 +1,16 @@
 //! `ferry image ...`: import, list, inspect, remove, history, bundle, run.
 
-use std::io::IsTerminal;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use crate::cli::{GlobalOpts, ImageCommand, ImageOpts, ListFormat};
-use crate::container::{self, CreateOptions};
+use crate::cli::{GlobalOpts, ImageCommand, ImageOpts, ImageRunArgs, ListFormat};
 use crate::image::bundle::{BundleOptions, make_bundle};
 use crate::image::history::{self, human};
 use crate::image::import::{ImportOptions, import};
-use crate::image::{ImageRecord, Store, extract::remove_tree};
+use crate::image::{ImageRecord, Store};
+use crate::launch::{self, RunOptions};
 use crate::userns;
 
 use crate::container::template::{default_spec, make_rootless};
@@ -73,13 +72,7 @@ pub fn image(g: &GlobalOpts, o: &ImageOpts) -> Result<i32> {
             let rec = store.find(name)?;
             bundle(&store, &rec, dir, *flatten, *tty, command)?;
         }
-        ImageCommand::Run {
-            rm,
-            detach,
-            name,
-            image,
-            command,
-        } => return run(g, &store, *rm, *detach, name.as_deref(), image, command),
+        ImageCommand::Run(a) => return run(g, &store, a),
     }
     Ok(0)
 }
@@ -251,85 +244,29 @@ fn print_history(h: &history::History, format: ListFormat) -> Result<()> {
     Ok(())
 }
 
-/// A container id from an image name: `busybox:latest` -> `busybox-1a2b3c`.
-fn container_id(image: &str) -> String {
-    let base: String = image
-        .rsplit('/')
-        .next()
-        .unwrap_or(image)
-        .split(':')
-        .next()
-        .unwrap_or("")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(40)
-        .collect();
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() ^ std::process::id())
-        .unwrap_or(0);
-    format!(
-        "{}-{:06x}",
-        if base.is_empty() { "image" } else { &base },
-        t & 0xff_ffff
-    )
-}
-
-fn run(
-    g: &GlobalOpts,
-    store: &Store,
-    rm: bool,
-    detach: bool,
-    id: Option<&str>,
-    image: &str,
-    command: &[String],
-) -> Result<i32> {
-    if rm && detach {
-        bail!("--rm and --detach cannot be combined: nothing would be left to clean up");
-    }
-    let id = id.map_or_else(|| container_id(image), str::to_string);
-    let dir = store.root().join("bundles").join(&id);
-    if dir.exists() {
-        bail!(
-            "a bundle for container {id:?} exists in {}: pick another --name",
-            dir.display()
-        );
-    }
-    let terminal = !detach && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    {
-        let _lock = store.lock(false)?;
-        let rec = store.find(image)?;
-        if let Err(e) = bundle(store, &rec, &dir, false, terminal, command) {
-            let _ = remove_tree(&dir);
-            return Err(e);
-        }
-    }
-    let options = CreateOptions {
-        id: &id,
+/// `ferry image run`: the command line to [`launch::run`].
+fn run(g: &GlobalOpts, store: &Store, a: &ImageRunArgs) -> Result<i32> {
+    let o = RunOptions {
+        image: a.image.clone(),
+        command: a.command.clone(),
+        name: a.name.clone(),
+        rm: a.rm,
+        detach: a.detach,
+        interactive: a.interactive,
+        tty: a.tty,
+        publish: a.publish.clone(),
+        volumes: a.volume.clone(),
+        env: a.env.clone(),
+        env_files: a.env_file.clone(),
+        workdir: a.workdir.clone(),
+        user: a.user.clone(),
+        entrypoint: a.entrypoint.clone(),
+        hostname: a.hostname.clone(),
+        network: a.network.clone(),
+        read_only: a.read_only,
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
         systemd_cgroup: g.systemd_cgroup,
-        ..CreateOptions::default()
     };
-    let res = super::store(g).and_then(|containers| {
-        Ok(container::run(
-            &containers,
-            Some(&dir),
-            options,
-            detach,
-            false,
-        )?)
-    });
-    if rm || res.is_err() {
-        store.remove_ref(&dir);
-        // The upper directory holds files of the container's users.
-        if let Err(e) = mapped(|| Ok(remove_tree(&dir)?)) {
-            log::warn!("remove {}: {e}", dir.display());
-        }
-    }
-    res
+    Ok(launch::run(store, &super::store(g)?, &o)?)
 }

@@ -64,6 +64,10 @@ pub struct CreateOptions<'a> {
     pub forward_signals: bool,
     /// The caller's own console socket (`run` bridging a terminal).
     pub console: Option<OwnedFd>,
+    /// Called with the init's pid right after the clone, while the init
+    /// is still dumpable (e.g. to open its namespaces: see
+    /// [`crate::network`]); an error fails the create.
+    pub on_clone: Option<&'a dyn Fn(i32) -> std::io::Result<()>>,
 }
 
 impl Container {
@@ -181,6 +185,12 @@ fn create(store: &StateStore, bundle: Bundle, o: CreateOptions) -> Result<State,
         lock_fd: Some(dir.lock_fd()),
     };
     let init = process::clone_init(&plan)?;
+    if let Some(on_clone) = o.on_clone {
+        on_clone(init.pid().as_raw()).map_err(|source| ContainerError::OnClone {
+            id: o.id.to_string(),
+            source,
+        })?;
+    }
     if cgroup.is_none() {
         // No cgroup to find it by: the provisional state names the init
         // (dropping `init` on failure kills it).

@@ -81,6 +81,11 @@ pub enum ContainerError {
     },
     #[error("container init exited during create")]
     InitGone,
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
+    /// What `CreateOptions::on_clone` failed to do with the new init.
+    #[error("container {id}: after clone: {source}")]
+    OnClone { id: String, source: std::io::Error },
     /// A bad `exec --cgroup` argument, or one the container cannot honour.
     #[error("{0}")]
     ExecCgroup(String),

@@ -170,7 +170,12 @@ impl Container {
                 status: Status::Stopped,
             });
         };
-        signal::signal_init(st, &pidfd, sig, all)
+        signal::signal_init(st, &pidfd, sig, all)?;
+        if sig == libc::SIGKILL && st.own_pid_ns {
+            // The whole container dies: its published ports go now.
+            release_network(st);
+        }
+        Ok(())
     }
 
     /// Remove a stopped or created container (`delete`).
@@ -207,6 +212,7 @@ impl Container {
         if let Some(cg) = &st.cgroup {
             cg.destroy()?;
         }
+        release_network(st);
         if let Some(dir) = self.dir.take() {
             dir.remove()?;
         }
@@ -290,5 +296,13 @@ impl Container {
             return Err(StoreError::Exists(id.into()).into());
         }
         Err(super::criu::unsupported("restore").into())
+    }
+}
+
+/// Stop the network helper (pasta) of a container that has one (see
+/// [`crate::network`]).
+fn release_network(st: &State) {
+    if st.annotations.contains_key(crate::network::ANNOTATION) {
+        crate::network::release(&st.bundle);
     }
 }

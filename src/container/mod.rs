@@ -22,6 +22,6 @@ pub use events::Event;
 pub use exec::{ExecOptions, Foreground};
 pub use lifecycle::Container;
 pub use rules::Op;
-pub use run::run;
+pub use run::{run, run_with};
 pub use state::{State, StateDocument, Status, process_start_time};
 pub use store::{ContainerDir, StateStore, StoreError, default_root, validate_id};

@@ -15,13 +15,28 @@ use super::{Bundle, Container, ContainerError, CreateOptions, Foreground, StateS
 pub fn run(
     store: &StateStore,
     bundle: Option<&Path>,
-    mut options: CreateOptions,
+    options: CreateOptions,
     detach: bool,
     keep: bool,
 ) -> Result<i32, ContainerError> {
+    run_with(store, bundle, options, detach, keep, &mut |_| Ok(()))
+}
+
+/// [`run`], calling `before_start` between create and start (to attach a
+/// network to the created container, for one); if it fails, the container
+/// is removed.
+pub fn run_with(
+    store: &StateStore,
+    bundle: Option<&Path>,
+    mut options: CreateOptions,
+    detach: bool,
+    keep: bool,
+    before_start: &mut dyn FnMut(&super::State) -> Result<(), ContainerError>,
+) -> Result<i32, ContainerError> {
     let id = options.id;
     if detach {
-        Container::create(store, Bundle::load(bundle)?, options)?;
+        let created = Container::create(store, Bundle::load(bundle)?, options)?;
+        prepare_or_remove(store, &created, before_start)?;
         return start_or_remove(store, id).map(|()| 0);
     }
     let signals = crate::signals::block_forwarded().map_err(|e| ContainerError::Setup {
@@ -44,6 +59,7 @@ pub fn run(
         }
         other => other.transpose()?,
     };
+    prepare_or_remove(store, &created, before_start)?;
     start_or_remove(store, id)?;
     let foreground = Foreground {
         pid: Pid::from_raw(created.state().pid),
@@ -55,6 +71,19 @@ pub fn run(
         Container::force_delete(store, id)?;
     }
     Ok(code)
+}
+
+/// Run `before_start` on the created container; remove it if that fails.
+fn prepare_or_remove(
+    store: &StateStore,
+    created: &Container,
+    before_start: &mut dyn FnMut(&super::State) -> Result<(), ContainerError>,
+) -> Result<(), ContainerError> {
+    if let Err(e) = before_start(created.state()) {
+        let _ = Container::force_delete(store, &created.state().id);
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// Start container `id`; remove it if that fails.

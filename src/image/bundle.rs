@@ -29,6 +29,17 @@ pub struct BundleOptions {
     pub rootless: bool,
 }
 
+/// What `ferry image run` overrides in the image config (podman's `-u`
+/// and `--entrypoint`).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// Replaces the image's `User` (`user[:group]`, names or ids).
+    pub user: Option<String>,
+    /// Replaces the image's Entrypoint; the image's Cmd is then dropped
+    /// (a given command still follows it).
+    pub entrypoint: Option<Vec<String>>,
+}
+
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 fn bundle_err(msg: impl Into<String>) -> ImageError {
@@ -44,6 +55,18 @@ pub fn make_bundle(
     dir: &Path,
     base: Value,
     o: &BundleOptions,
+) -> Result<Vec<PathBuf>, ImageError> {
+    make_bundle_with(store, rec, dir, base, o, &Overrides::default())
+}
+
+/// [`make_bundle`] with the image config's user and entrypoint overridden.
+pub fn make_bundle_with(
+    store: &Store,
+    rec: &ImageRecord,
+    dir: &Path,
+    base: Value,
+    o: &BundleOptions,
+    ov: &Overrides,
 ) -> Result<Vec<PathBuf>, ImageError> {
     if dir.join("config.json").exists() {
         return Err(bundle_err(format!(
@@ -103,11 +126,14 @@ pub fn make_bundle(
 
     let mut spec = base;
     let process = &mut spec["process"];
-    process["args"] = json!(args(cfg, &o.args)?);
+    process["args"] = json!(args(cfg, &o.args, ov.entrypoint.as_deref())?);
     process["env"] = json!(env(cfg, o.terminal));
     process["cwd"] = json!(cwd(cfg));
     process["terminal"] = json!(o.terminal);
-    let user = cfg["User"].as_str().unwrap_or("");
+    let user = ov
+        .user
+        .as_deref()
+        .unwrap_or_else(|| cfg["User"].as_str().unwrap_or(""));
     let (uid, gid, extra) = resolve_user(user, &files)?;
     let mut u = json!({ "uid": uid, "gid": gid });
     if !extra.is_empty() {
@@ -147,9 +173,13 @@ fn strings(v: &Value) -> Vec<String> {
         .collect()
 }
 
-fn args(cfg: &Value, given: &[String]) -> Result<Vec<String>, ImageError> {
-    let mut args = strings(&cfg["Entrypoint"]);
-    if given.is_empty() {
+fn args(
+    cfg: &Value,
+    given: &[String],
+    entrypoint: Option<&[String]>,
+) -> Result<Vec<String>, ImageError> {
+    let mut args = entrypoint.map_or_else(|| strings(&cfg["Entrypoint"]), <[String]>::to_vec);
+    if given.is_empty() && entrypoint.is_none() {
         args.extend(strings(&cfg["Cmd"]));
     } else {
         args.extend(given.iter().cloned());

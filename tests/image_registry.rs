@@ -340,7 +340,10 @@ fn serve(mut conn: TcpStream, layout: &Path, port: u16) {
         if r.read_line(&mut h).unwrap() == 0 || h == "\r\n" {
             break;
         }
-        if let Some(v) = h.strip_prefix("Authorization: ") {
+        // Header names are case-insensitive (ureq sends them lower-case).
+        if let Some((k, v)) = h.split_once(':')
+            && k.eq_ignore_ascii_case("authorization")
+        {
             auth = v.trim().to_string();
         }
     }

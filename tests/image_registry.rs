@@ -10,94 +10,13 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use imagekit::*;
 use serde_json::{Value, json};
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// docker-registry, killed on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-}
-
-/// How to start docker-registry.
-#[derive(Default)]
-struct RegistryOpts<'a> {
-    htpasswd: Option<&'a str>,
-    /// Certificate and key files: serve TLS.
-    tls: Option<(&'a Path, &'a Path)>,
-    /// Listen on every address, not only 127.0.0.1.
-    everywhere: bool,
-}
-
-impl Registry {
-    fn start(s: &Scratch, o: RegistryOpts) -> Registry {
-        let port = free_port();
-        let auth = match o.htpasswd {
-            Some(p) => format!("auth:\n  htpasswd:\n    realm: ferry-test\n    path: {p}\n"),
-            None => String::new(),
-        };
-        let tls = match o.tls {
-            Some((cert, key)) => format!(
-                "  tls:\n    certificate: {}\n    key: {}\n",
-                cert.display(),
-                key.display()
-            ),
-            None => String::new(),
-        };
-        let host = if o.everywhere { "0.0.0.0" } else { "127.0.0.1" };
-        let config = s.path("registry.yml");
-        fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-                 http:\n  addr: {host}:{port}\n{tls}{auth}",
-                s.path("registry-data").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(s.path("registry.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Registry { child, port }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The image pulled as `name` has `img`'s layers.
 fn assert_pulled(s: &Scratch, name: &str, img: &Image) {

@@ -199,7 +199,10 @@ pub fn load(store: &Store, file: &Path, o: &ImportOptions) -> Result<ImageRecord
         path: file.to_path_buf(),
         tag: None,
     };
-    let src = Source::open(&probe)?;
+    let src = Source::open(&probe).map_err(|e| match e {
+        ImageError::Tar(m) => ImageError::format(show(file), format!("not an image archive ({m})")),
+        e => e,
+    })?;
     let kind = if src.exists("index.json") {
         "oci-archive"
     } else if src.exists("manifest.json") {

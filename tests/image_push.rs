@@ -1,0 +1,424 @@
+//! `ferry image push|save|load|tag`: push to Debian's docker-registry
+//! (started here), check with skopeo, pull back with ferry; cross-repository
+//! mounts, chunked uploads, layers packed for stores without layer blobs;
+//! archives that podman loads and runs; one clear error for bad input.
+
+mod common;
+mod imagekit;
+
+use std::fs;
+use std::process::Command;
+
+use imagekit::*;
+use serde_json::Value;
+
+fn needs(tools: &[&str]) -> bool {
+    let missing: Vec<&&str> = tools.iter().filter(|t| !have(t)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    common::skip(&format!("this test: needs {missing:?} (scripts/deps.sh)"));
+    false
+}
+
+/// `ferry image --store STORE ARGS...` as root or as `ferrytest`.
+fn image(rootless: bool, store: &str, args: &[&str]) -> Run {
+    let mut all = vec!["image", "--store", store];
+    all.extend_from_slice(args);
+    ferry(rootless, &all, &[])
+}
+
+/// The busybox test image imported into `store` as `bb`.
+fn import_bb(s: &Scratch, rootless: bool, store: &str) -> Image {
+    let layout = s.path("layout");
+    let img = busybox_image(common::rootfs_template());
+    if !layout.exists() {
+        oci_layout(&layout, &img, "v1");
+        if rootless {
+            s.give_to_ferrytest();
+        }
+    }
+    let r = format!("oci:{}:v1", layout.display());
+    image(rootless, store, &["import", "--name", "bb", &r]).ok();
+    img
+}
+
+fn inspect(rootless: bool, store: &str, name: &str) -> Value {
+    serde_json::from_str(&image(rootless, store, &["inspect", name]).ok().stdout).unwrap()
+}
+
+fn skopeo_inspect(reference: &str) -> Value {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", reference])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo inspect {reference}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The manifest digest `push` printed: `REF DIGEST (...)`.
+fn pushed_digest(out: &Run) -> String {
+    out.stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no digest in {:?}", out.stdout))
+        .to_string()
+}
+
+/// The registry's access log lines for `method` requests on `repo`.
+fn logged(s: &Scratch, method: &str, repo: &str) -> Vec<String> {
+    let needle = format!("\"{method} /v2/{repo}/");
+    fs::read_to_string(s.path("registry.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn push_is_byte_exact_and_pulls_back() {
+    require_root!();
+    if !needs(&["docker-registry", "skopeo"]) {
+        return;
+    }
+    let s = Scratch::new("push");
+    let store = s.path("store").display().to_string();
+    let img = import_bb(&s, false, &store);
+    let reg = Registry::start(&s, RegistryOpts::default());
+    let dest = format!("127.0.0.1:{}/test/bb:v1", reg.port);
+    let out = image(false, &store, &["push", "bb", &dest]).ok();
+    let digest = pushed_digest(&out);
+    assert!(
+        out.stdout.contains("3 blobs uploaded, 0 mounted"),
+        "{}",
+        out.stdout
+    );
+    // Quiet without a terminal.
+    assert_eq!(out.stderr, "", "{}", out.stderr);
+
+    // What the registry has is what ferry imported, byte for byte: the
+    // manifest of the layout (its digest), the same layer blobs.
+    let ours = inspect(false, &store, "bb");
+    assert_eq!(ours["manifest"], digest.as_str());
+    let theirs = skopeo_inspect(&format!("docker://{dest}"));
+    assert_eq!(theirs["Digest"], digest.as_str());
+    let layers: Vec<&Value> = ours["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| &l["digest"])
+        .collect();
+    let remote: Vec<&Value> = theirs["Layers"].as_array().unwrap().iter().collect();
+    assert_eq!(layers, remote);
+
+    // Pulled back: same manifest, same config (image id), same layers.
+    let back = s.path("back").display().to_string();
+    image(false, &back, &["pull", "--insecure", &dest]).ok();
+    let pulled = inspect(false, &back, &dest);
+    assert_eq!(pulled["manifest"], digest.as_str());
+    assert_eq!(pulled["id"], ours["id"]);
+    for (i, l) in img.layers.iter().enumerate() {
+        assert_eq!(
+            pulled["layers"][i]["diff_id"],
+            format!("sha256:{}", sha256(l))
+        );
+    }
+
+    // A second repository: every blob is mounted from the first, none
+    // uploaded again.
+    let other = format!("127.0.0.1:{}/other/bb:v2", reg.port);
+    let out = image(false, &store, &["push", "bb", &other]).ok();
+    assert_eq!(pushed_digest(&out), digest);
+    assert!(
+        out.stdout.contains("0 blobs uploaded, 3 mounted"),
+        "{}",
+        out.stdout
+    );
+    let mounts = logged(&s, "POST", "other/bb");
+    assert_eq!(mounts.len(), 3, "{mounts:#?}");
+    assert!(
+        mounts
+            .iter()
+            .all(|l| l.contains("from=test/bb") && l.contains("\" 201 ")),
+        "{mounts:#?}"
+    );
+    assert!(logged(&s, "PUT", "other/bb/blobs").is_empty());
+    assert_eq!(
+        skopeo_inspect(&format!("docker://{other}"))["Digest"],
+        digest.as_str()
+    );
+
+    // The same push again: everything is there already.
+    let out = image(false, &store, &["push", "bb", &other]).ok();
+    assert!(out.stdout.contains("3 already there"), "{}", out.stdout);
+}
+
+#[test]
+fn chunked_upload_and_packed_layers() {
+    require_root!();
+    if !needs(&["docker-registry", "skopeo"]) {
+        return;
+    }
+    let s = Scratch::new("push-chunked");
+    let store = s.path("store").display().to_string();
+    let img = import_bb(&s, false, &store);
+    let reg = Registry::start(&s, RegistryOpts::default());
+
+    // Chunks of 4000 bytes: the layers go up in PATCHes.
+    let dest = format!("127.0.0.1:{}/chunky/bb:v1", reg.port);
+    let out = image(
+        false,
+        &store,
+        &["push", "--chunk-size", "4000", "bb", &dest],
+    )
+    .ok();
+    let digest = pushed_digest(&out);
+    let patches = logged(&s, "PATCH", "chunky/bb");
+    assert!(patches.len() > 2, "{patches:#?}");
+    assert!(
+        patches.iter().all(|l| l.contains("\" 202 ")),
+        "{patches:#?}"
+    );
+    assert_eq!(
+        skopeo_inspect(&format!("docker://{dest}"))["Digest"],
+        digest.as_str()
+    );
+    let back = s.path("back").display().to_string();
+    image(false, &back, &["pull", "--insecure", &dest]).ok();
+    assert_eq!(
+        inspect(false, &back, &dest)["id"],
+        inspect(false, &store, "bb")["id"]
+    );
+
+    // A store from before layer blobs were kept: the layers are packed
+    // from their directories (whiteouts and the opaque directory included),
+    // the image id changes and a warning says so.
+    let rec = inspect(false, &store, "bb");
+    for l in rec["layers"].as_array().unwrap() {
+        let hex = l["digest"].as_str().unwrap().trim_start_matches("sha256:");
+        fs::remove_file(s.path("store/blobs/sha256").join(hex)).unwrap();
+    }
+    let packed = format!("127.0.0.1:{}/packed/bb:v1", reg.port);
+    let out = image(false, &store, &["push", "bb", &packed]).ok();
+    assert!(out.stderr.contains("image id changes"), "{}", out.stderr);
+    let back2 = s.path("back2").display().to_string();
+    image(false, &back2, &["pull", "--insecure", &packed]).ok();
+    let pulled = inspect(false, &back2, &packed);
+    assert_ne!(pulled["id"], rec["id"]);
+    // The same files: a bundle of the packed image sees what the original
+    // shows (the whiteout and the opaque directory still apply).
+    let bundle = s.path("bundle");
+    image(
+        false,
+        &back2,
+        &["bundle", "--flatten", &packed, bundle.to_str().unwrap()],
+    )
+    .ok();
+    let rootfs = bundle.join("rootfs");
+    assert!(!rootfs.join("etc/gone").exists());
+    let mut data: Vec<String> = fs::read_dir(rootfs.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    data.sort();
+    assert_eq!(data, ["new"]);
+    assert_eq!(img.layers.len(), pulled["layers"].as_array().unwrap().len());
+}
+
+#[test]
+fn push_as_the_test_user() {
+    require_root!();
+    if !have_ferrytest() {
+        common::skip("this test: needs the ferrytest user");
+        return;
+    }
+    if !needs(&["docker-registry", "skopeo"]) {
+        return;
+    }
+    let s = Scratch::new("push-rootless");
+    let store = s.path("store").display().to_string();
+    import_bb(&s, true, &store);
+    let reg = Registry::start(&s, RegistryOpts::default());
+    let dest = format!("127.0.0.1:{}/rootless/bb:v1", reg.port);
+    let out = image(true, &store, &["push", "bb", &dest]).ok();
+    let digest = pushed_digest(&out);
+    assert_eq!(
+        skopeo_inspect(&format!("docker://{dest}"))["Digest"],
+        digest.as_str()
+    );
+    let saved = s.path("bb.tar").display().to_string();
+    image(true, &store, &["save", "bb", "-o", &saved]).ok();
+    let back = s.path("back").display().to_string();
+    image(true, &back, &["pull", &dest]).ok();
+    assert_eq!(inspect(true, &back, &dest)["manifest"], digest.as_str());
+}
+
+#[test]
+fn archives_load_into_podman_and_skopeo() {
+    require_root!();
+    if !needs(&["skopeo", "podman", "runc"]) {
+        return;
+    }
+    let s = Scratch::new("save");
+    let store = s.path("store").display().to_string();
+    import_bb(&s, false, &store);
+    image(false, &store, &["tag", "bb", "ferry-saved:v7"]).ok();
+    let tagged = inspect(false, &store, "ferry-saved:v7");
+    assert_eq!(tagged["id"], inspect(false, &store, "bb")["id"]);
+
+    // docker-archive: podman loads it and runs it (a private podman store;
+    // runc and cgroupfs, as this host's hybrid cgroups need).
+    let docker = s.path("bb-docker.tar");
+    image(
+        false,
+        &store,
+        &["save", "ferry-saved:v7", "-o", docker.to_str().unwrap()],
+    )
+    .ok();
+    let root = s.path("podman-root");
+    let run = s.path("podman-run");
+    let podman = |args: &[&str]| {
+        let out = Command::new("podman")
+            .arg("--root")
+            .arg(&root)
+            .arg("--runroot")
+            .arg(&run)
+            .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let loaded = podman(&["load", "-i", docker.to_str().unwrap()]);
+    assert!(loaded.contains("ferry-saved:v7"), "{loaded}");
+    let said = podman(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "runc",
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+        "localhost/ferry-saved:v7",
+    ]);
+    assert!(said.contains("data: new"), "{said}");
+    assert!(said.contains("FOO=bar"), "{said}");
+    podman(&["rmi", "-a", "-f"]);
+
+    // oci-archive: skopeo reads the manifest ferry has.
+    let oci = s.path("bb-oci.tar");
+    image(
+        false,
+        &store,
+        &[
+            "save",
+            "--format",
+            "oci-archive",
+            "bb",
+            "-o",
+            oci.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let v = skopeo_inspect(&format!("oci-archive:{}", oci.display()));
+    assert_eq!(v["Digest"], tagged["manifest"]);
+
+    // load: both back into a new store, same image id.
+    let other = s.path("other").display().to_string();
+    let out = image(false, &other, &["load", docker.to_str().unwrap()]).ok();
+    assert!(out.stdout.starts_with("ferry-saved:v7 "), "{}", out.stdout);
+    let out = image(
+        false,
+        &other,
+        &["load", "--name", "from-oci", "-i", oci.to_str().unwrap()],
+    )
+    .ok();
+    assert!(out.stdout.starts_with("from-oci "), "{}", out.stdout);
+    assert_eq!(inspect(false, &other, "ferry-saved:v7")["id"], tagged["id"]);
+    assert_eq!(inspect(false, &other, "from-oci")["id"], tagged["id"]);
+}
+
+/// One line on stderr, a non-zero exit.
+fn one_error(out: &Run, needle: &str) {
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    let lines: Vec<&str> = out.stderr.trim().lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.stderr);
+    assert!(lines[0].contains(needle), "{}", out.stderr);
+}
+
+#[test]
+fn bad_input_gives_one_clear_error() {
+    require_root!();
+    let s = Scratch::new("push-bad");
+    let store = s.path("store").display().to_string();
+    import_bb(&s, false, &store);
+    let port = free_port();
+    let unreachable = format!("127.0.0.1:{port}/x/bb:v1");
+    one_error(
+        &image(false, &store, &["push", "bb", &unreachable]),
+        &format!("127.0.0.1:{port}"),
+    );
+    one_error(
+        &image(false, &store, &["push", "nothere", &unreachable]),
+        "no image \"nothere\"",
+    );
+    one_error(
+        &image(false, &store, &["push", "bb", "busybox"]),
+        "bad destination",
+    );
+    one_error(
+        &image(
+            false,
+            &store,
+            &["push", "bb", "127.0.0.1:5000/UPPER/case:v1"],
+        ),
+        "bad destination",
+    );
+    let out_file = s.path("never.tar");
+    one_error(
+        &image(
+            false,
+            &store,
+            &["save", "nothere", "-o", out_file.to_str().unwrap()],
+        ),
+        "no image",
+    );
+    assert!(!out_file.exists());
+    one_error(&image(false, &store, &["tag", "nothere", "x"]), "no image");
+    one_error(
+        &image(false, &store, &["tag", "bb", "bad name"]),
+        "invalid image name",
+    );
+    let junk = s.path("junk.tar");
+    fs::write(&junk, b"not a tar at all").unwrap();
+    one_error(
+        &image(false, &store, &["load", junk.to_str().unwrap()]),
+        "junk.tar",
+    );
+    one_error(
+        &image(false, &store, &["load", "/nonexistent.tar"]),
+        "/nonexistent.tar",
+    );
+    // Nothing was left behind: no temporary files in the store or beside
+    // the archive.
+    assert_eq!(fs::read_dir(s.path("store/tmp")).unwrap().count(), 0);
+    let stray: Vec<_> = fs::read_dir(&s.dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("ferry-save"))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}

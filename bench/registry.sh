@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Registry benchmark: push and pull of one image (~200 MB of random data in
-# 4 uncompressed layers, so no compressor is measured) to Debian's
-# docker-registry on 127.0.0.1, ferry vs skopeo, in one run.
+# 4 gzip layers: random data does not compress, so gzip costs little, and
+# skopeo pushes gzip layers as they are, where it would compress
+# uncompressed ones) to Debian's docker-registry on 127.0.0.1, ferry vs
+# skopeo, in one run.
 #
 #   push: `ferry image push` (from its store) vs `skopeo copy oci:LAYOUT
 #         docker://...` (the same blobs, from an OCI layout)
-#   pull: `ferry image pull` (download, verify, extract, keep the blob) vs
+#   pull: `ferry image pull` (download, verify, gunzip, extract, keep the
+#         blob) vs
 #         `skopeo copy docker://... oci:DIR` (download, verify, write)
 #
 # Each round starts a fresh registry (empty storage, new port) so nothing is
@@ -50,11 +53,14 @@ for i in $(seq "$LAYERS"); do
     head -c "${per}M" /dev/urandom >"$WORK/src/data$i"
     tar -C "$WORK/src" -cf "$WORK/layer.tar" "data$i"
     rm "$WORK/src/data$i"
-    dig=$(sha256sum <"$WORK/layer.tar" | cut -d' ' -f1)
-    size=$(stat -c %s "$WORK/layer.tar")
-    mv "$WORK/layer.tar" "$blobs/$dig"
-    layers+=("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"sha256:$dig\",\"size\":$size}")
-    diffs+=("\"sha256:$dig\"")
+    diff=$(sha256sum <"$WORK/layer.tar" | cut -d' ' -f1)
+    gzip -n -1 <"$WORK/layer.tar" >"$WORK/layer.tar.gz"
+    rm "$WORK/layer.tar"
+    dig=$(sha256sum <"$WORK/layer.tar.gz" | cut -d' ' -f1)
+    size=$(stat -c %s "$WORK/layer.tar.gz")
+    mv "$WORK/layer.tar.gz" "$blobs/$dig"
+    layers+=("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$dig\",\"size\":$size}")
+    diffs+=("\"sha256:$diff\"")
 done
 config="{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Cmd\":[\"sh\"]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[$(IFS=,; echo "${diffs[*]}")]}}"
 printf '%s' "$config" >"$WORK/c"
@@ -64,6 +70,7 @@ manifest="{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifes
 printf '%s' "$manifest" >"$WORK/m"
 mdig=$(sha256sum <"$WORK/m" | cut -d' ' -f1)
 mv "$WORK/m" "$blobs/$mdig"
+echo '{"imageLayoutVersion":"1.0.0"}' >"$WORK/layout/oci-layout"
 echo "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:$mdig\",\"size\":${#manifest},\"annotations\":{\"org.opencontainers.image.ref.name\":\"bench\"}}]}" >"$WORK/layout/index.json"
 bytes=$(du -cb "$blobs"/* | tail -1 | cut -f1)
 

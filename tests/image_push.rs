@@ -349,6 +349,13 @@ fn archives_load_into_podman_and_skopeo() {
     assert!(out.stdout.starts_with("from-oci "), "{}", out.stdout);
     assert_eq!(inspect(false, &other, "ferry-saved:v7")["id"], tagged["id"]);
     assert_eq!(inspect(false, &other, "from-oci")["id"], tagged["id"]);
+
+    // The kept layer blobs go with the last image that uses them.
+    let blobs = || fs::read_dir(s.path("other/blobs/sha256")).unwrap().count();
+    image(false, &other, &["rm", "ferry-saved:v7"]).ok();
+    assert!(blobs() > 0);
+    image(false, &other, &["rm", "from-oci"]).ok();
+    assert_eq!(blobs(), 0);
 }
 
 /// One line on stderr, a non-zero exit.
@@ -421,4 +428,153 @@ fn bad_input_gives_one_clear_error() {
         .filter(|e| e.file_name().to_string_lossy().contains("ferry-save"))
         .collect();
     assert!(stray.is_empty(), "{stray:?}");
+}
+
+/// A CONNECT proxy on 127.0.0.1 that records the targets it was asked for
+/// and pipes the bytes; it stops when `stop` is set (or after 60 s).
+fn connect_proxy(
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::Ordering;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
+            let Ok((client, _)) = listener.accept() else {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            };
+            client.set_nonblocking(false).unwrap();
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(client.try_clone().unwrap());
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap();
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                }
+                let mut parts = line.split_whitespace();
+                let (Some("CONNECT"), Some(target)) = (parts.next(), parts.next()) else {
+                    let _ = (&client).write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n");
+                    return;
+                };
+                seen.lock().unwrap().push(target.to_string());
+                let Ok(upstream) = TcpStream::connect(target) else {
+                    let _ = (&client).write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
+                    return;
+                };
+                (&client)
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .unwrap();
+                let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                let t = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut u2, &mut c2);
+                    let _ = c2.shutdown(std::net::Shutdown::Write);
+                });
+                let mut up = upstream;
+                let _ = std::io::copy(&mut r, &mut up);
+                let _ = up.shutdown(std::net::Shutdown::Write);
+                let _ = t.join();
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn proxies_from_the_environment() {
+    require_root!();
+    if !needs(&["docker-registry"]) {
+        return;
+    }
+    let s = Scratch::new("push-proxy");
+    let store = s.path("store").display().to_string();
+    import_bb(&s, false, &store);
+    let reg = Registry::start(&s, RegistryOpts::default());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pport = connect_proxy(seen.clone(), stop.clone());
+    let proxy = format!("http://127.0.0.1:{pport}");
+    let target = format!("127.0.0.1:{}", reg.port);
+    let dest = format!("{target}/proxied/bb:v1");
+    let args = [
+        "image",
+        "--store",
+        store.as_str(),
+        "push",
+        "bb",
+        dest.as_str(),
+    ];
+
+    // HTTPS_PROXY: every request goes through the proxy's tunnel.
+    let out = ferry(false, &args, &[("HTTPS_PROXY", &proxy), ("NO_PROXY", "")]);
+    let through: Vec<String> = seen.lock().unwrap().drain(..).collect();
+    out.ok();
+    assert!(
+        !through.is_empty() && through.iter().all(|t| *t == target),
+        "{through:?}"
+    );
+    assert!(!logged(&s, "PUT", "proxied/bb/manifests").is_empty());
+
+    // NO_PROXY names the registry: straight there.
+    let out = ferry(
+        false,
+        &args,
+        &[("HTTPS_PROXY", &proxy), ("NO_PROXY", "127.0.0.1")],
+    );
+    out.ok();
+    assert!(seen.lock().unwrap().is_empty());
+
+    // A proxy that is not there: one clear error naming the failure.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let out = ferry(false, &args, &[("HTTPS_PROXY", &dead), ("NO_PROXY", "")]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    one_error(&out, "127.0.0.1");
+}
+
+#[test]
+fn progress_on_a_terminal() {
+    require_root!();
+    if !needs(&["docker-registry", "script"]) {
+        return;
+    }
+    let s = Scratch::new("push-progress");
+    let store = s.path("store").display().to_string();
+    import_bb(&s, false, &store);
+    let reg = Registry::start(&s, RegistryOpts::default());
+    let bin = common::ferry_bin();
+    let dest = format!("127.0.0.1:{}/tty/bb:v1", reg.port);
+    // script(1) gives ferry a terminal; what it printed comes back on
+    // stdout.
+    let cmd = format!(
+        "{} image --store {store} push bb {dest} && {} image --store {}/back pull {dest}",
+        bin.display(),
+        bin.display(),
+        s.dir.display()
+    );
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let rec = inspect(false, &store, "bb");
+    for l in rec["layers"].as_array().unwrap() {
+        let short = &l["digest"].as_str().unwrap()["sha256:".len()..][..12];
+        assert!(
+            text.lines()
+                .any(|line| line.contains(short) && line.contains("pushed")),
+            "{text}"
+        );
+    }
+    assert!(text.contains("pushing "), "{text}");
+    assert!(text.contains("pulling "), "{text}");
 }

@@ -310,7 +310,7 @@ fn unpack(
     let size = blob.count();
     let digest = blob.check(l.digest.as_ref(), l.size)?;
     keep.keep(&digest);
-    progress.end(index, "done");
+    progress.end(index, "pulled");
     Ok((digest, size.max(l.size.unwrap_or(0)), report))
 }
 

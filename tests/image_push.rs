@@ -578,3 +578,68 @@ fn progress_on_a_terminal() {
     assert!(text.contains("pushing "), "{text}");
     assert!(text.contains("pulling "), "{text}");
 }
+
+#[test]
+fn push_over_tls_with_credentials() {
+    require_root!();
+    if !needs(&["docker-registry", "skopeo", "openssl", "htpasswd"]) {
+        return;
+    }
+    let s = Scratch::new("push-tls");
+    let store = s.path("store").display().to_string();
+    import_bb(&s, false, &store);
+    let (ca, cert, key) = make_ca(&s);
+    let htpasswd = s.path("htpasswd");
+    let out = Command::new("htpasswd")
+        .args(["-Bbn", "alice", "s3cret"])
+        .output()
+        .unwrap();
+    fs::write(&htpasswd, &out.stdout).unwrap();
+    let reg = Registry::start(
+        &s,
+        RegistryOpts {
+            tls: Some((&cert, &key)),
+            htpasswd: Some(htpasswd.to_str().unwrap()),
+            ..RegistryOpts::default()
+        },
+    );
+    let dest = format!("127.0.0.1:{}/secure/bb:v1", reg.port);
+    let ca = ca.display().to_string();
+
+    // An unknown CA is an error, not a fallback to plain HTTP.
+    let out = image(false, &store, &["push", "bb", &dest]);
+    one_error(&out, "--cert-dir");
+    // No credentials: the registry's 401 on the first request is one error.
+    let out = image(false, &store, &["push", "--cert-dir", &ca, "bb", &dest]);
+    one_error(&out, "credentials");
+    // Basic credentials, TLS verified with the registry's CA, chunked.
+    let out = image(
+        false,
+        &store,
+        &[
+            "push",
+            "--cert-dir",
+            &ca,
+            "--creds",
+            "alice:s3cret",
+            "--chunk-size",
+            "5000",
+            "bb",
+            &dest,
+        ],
+    )
+    .ok();
+    let digest = pushed_digest(&out);
+    let out = Command::new("skopeo")
+        .args(["inspect", "--creds", "alice:s3cret", "--cert-dir", &ca])
+        .arg(format!("docker://{dest}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["Digest"], digest.as_str());
+}

@@ -116,27 +116,6 @@ fn push_busybox(s: &Scratch, host: &str, reg: &Registry) -> (Image, String) {
     (img, format!("{host}:{}/test/bb:v1", reg.port))
 }
 
-/// A CA, and a certificate for 127.0.0.1 it signed: (CA dir, cert, key).
-fn make_ca(s: &Scratch) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    let ca_dir = s.path("ca");
-    fs::create_dir_all(&ca_dir).unwrap();
-    let (cert, key) = (s.path("server.crt"), s.path("server.key"));
-    let sh = format!(
-        "set -e; cd {dir}; \
-         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-           -subj /CN=ferry-test-ca -keyout ca.key -out ca/ca.crt 2>/dev/null; \
-         openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-           -subj /CN=127.0.0.1 -keyout server.key -out server.csr 2>/dev/null; \
-         printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > ext; \
-         openssl x509 -req -in server.csr -CA ca/ca.crt -CAkey ca.key -CAcreateserial \
-           -days 2 -extfile ext -out server.crt 2>/dev/null",
-        dir = s.dir.display()
-    );
-    let st = Command::new("sh").args(["-c", &sh]).status().unwrap();
-    assert!(st.success(), "openssl");
-    (ca_dir, cert, key)
-}
-
 #[test]
 fn pulls_over_tls_with_the_registrys_ca() {
     if !have("docker-registry") || !have("skopeo") || !have("openssl") {

@@ -228,6 +228,14 @@ fn chunked_upload_and_packed_layers() {
     data.sort();
     assert_eq!(data, ["new"]);
     assert_eq!(img.layers.len(), pulled["layers"].as_array().unwrap().len());
+
+    // Pulling the original again into that store fetches and keeps the
+    // blobs its stored layers lacked: pushes of it are byte-exact again.
+    image(false, &store, &["pull", "--insecure", &dest]).ok();
+    let again = format!("127.0.0.1:{}/again/bb:v1", reg.port);
+    let out = image(false, &store, &["push", &dest, &again]).ok();
+    assert_eq!(pushed_digest(&out), digest);
+    assert!(!out.stderr.contains("image id changes"), "{}", out.stderr);
 }
 
 #[test]

@@ -240,14 +240,24 @@ fn one_layer(
     })?;
     match (blob, &l.digest) {
         (Some(b), _) => Ok(b),
-        (None, Some(d)) => Ok((d.clone(), l.size.unwrap_or(0))),
-        // A docker-archive layer already stored: hash the blob for the
-        // record (no extraction).
-        (None, None) => {
+        // The layer is stored and so is this blob of it.
+        (None, Some(d)) if store.blob_path(d).exists() => Ok((d.clone(), l.size.unwrap_or(0))),
+        // The layer is stored but not this blob (another compression of
+        // it, or a layer of an older ferry): keep the blob, verified, for
+        // push and save (no extraction). A docker-archive layer is hashed
+        // for the record the same way.
+        (None, expect) => {
             let (r, _) = src.open_file(&l.path)?;
             let keep = BlobKeeper::new(store)?;
-            let v = Verify::new(keep.tee(r)?, l.path.clone(), u64::MAX - 1);
+            let v = Verify::new(keep.tee(r)?, l.path.clone(), l.size.unwrap_or(u64::MAX - 1));
             let (d, n) = v.finish()?;
+            if let Some(want) = expect.as_ref().filter(|w| **w != d) {
+                return Err(ImageError::DigestMismatch {
+                    what: l.path.clone(),
+                    expected: want.to_string(),
+                    actual: d.to_string(),
+                });
+            }
             keep.keep(&d);
             Ok((d, n))
         }

@@ -30,12 +30,10 @@ pub enum Format {
 /// Save the image `name` to the file `out`, written whole to a temporary
 /// file beside it and renamed (a failed save leaves nothing).
 pub fn save(store: &Store, name: &str, out: &Path, format: Format) -> Result<(), ImageError> {
-    let (rec, image) = {
-        let _lock = store.lock(false)?;
-        let rec = store.find(name)?;
-        let image = export(store, &rec)?;
-        (rec, image)
-    };
+    // Held to the end: `rm` must not collect the blobs being written.
+    let _lock = store.lock(false)?;
+    let rec = store.find(name)?;
+    let image = export(store, &rec)?;
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty());
     let tmp = dir.unwrap_or(Path::new(".")).join(temp_name(".ferry-save"));
     let res = (|| {

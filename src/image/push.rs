@@ -98,12 +98,11 @@ pub fn destination(dest: &str) -> Result<RegistryRef, ImageError> {
 
 pub fn push(store: &Store, name: &str, dest: &str, o: &PushOptions) -> Result<Pushed, ImageError> {
     let dst = destination(dest)?;
-    let (rec, image) = {
-        let _lock = store.lock(false)?;
-        let rec = store.find(name)?;
-        let image = export(store, &rec)?;
-        (rec, image)
-    };
+    // Held to the end: `rm` (exclusive) must not collect the blobs, or the
+    // packed layers in tmp/, while they go up.
+    let _lock = store.lock(false)?;
+    let rec = store.find(name)?;
+    let image = export(store, &rec)?;
     let client = Client::new(&dst.host, o.insecure, o.cert_dir.clone(), o.creds.clone());
     let mut sources = mount_sources(store, &rec.source, &rec.config, &dst);
     sources.retain(|r| *r != dst.repo);
@@ -183,12 +182,14 @@ fn send_all(ctx: &Ctx, blobs: &[&Blob]) -> Result<Vec<Sent>, ImageError> {
         }
         work();
     });
+    let results = results.into_inner().expect("results lock");
+    // The first failure is the error (blobs after it were not tried).
     let mut out = Vec::new();
-    for r in results.into_inner().expect("results lock") {
-        match r {
-            Some(r) => out.push(r?),
-            None => return Err(err("push stopped")),
-        }
+    for r in results.into_iter().flatten() {
+        out.push(r?);
+    }
+    if out.len() != blobs.len() {
+        return Err(err("push stopped"));
     }
     Ok(out)
 }

@@ -651,3 +651,178 @@ fn push_over_tls_with_credentials() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["Digest"], digest.as_str());
 }
+
+/// What the token registry saw: token scopes asked, blobs stored (digest
+/// checked), the manifest put.
+#[derive(Default)]
+struct TokenState {
+    scopes: Vec<String>,
+    blobs: Vec<String>,
+    manifest: Option<Vec<u8>>,
+}
+
+/// One HTTP request of the token registry: method, path, headers (names
+/// lower-case), body.
+fn read_request(
+    r: &mut impl std::io::BufRead,
+) -> Option<(String, String, Vec<(String, String)>, Vec<u8>)> {
+    let mut line = String::new();
+    r.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next()?.to_string(), parts.next()?.to_string());
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).ok()? == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_lowercase(), v.trim().to_string()));
+        }
+    }
+    let len = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0usize);
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).ok()?;
+    Some((method, path, headers, body))
+}
+
+/// A registry that wants bearer tokens (a pull token for HEAD, a push token
+/// for uploads) and takes monolithic uploads; one request per connection.
+fn token_registry(
+    state: std::sync::Arc<std::sync::Mutex<TokenState>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> u16 {
+    use std::io::{BufReader, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
+            let Ok((mut conn, _)) = listener.accept() else {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            };
+            conn.set_nonblocking(false).unwrap();
+            let reply = |conn: &mut std::net::TcpStream,
+                         status: &str,
+                         headers: &str,
+                         body: &[u8]| {
+                let head = format!(
+                    "HTTP/1.1 {status}\r\n{headers}Connection: close\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(head.as_bytes());
+                let _ = conn.write_all(body);
+            };
+            // ferry tries TLS first on loopback: answer as HTTP servers do.
+            let mut first = [0u8; 1];
+            if conn.peek(&mut first).is_ok_and(|n| n == 1) && first[0] == 0x16 {
+                reply(&mut conn, "400 Bad Request", "", b"not TLS");
+                continue;
+            }
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let Some((method, path, headers, body)) = read_request(&mut r) else {
+                continue;
+            };
+            let mut st = state.lock().unwrap();
+            if let Some(q) = path.strip_prefix("/token?") {
+                st.scopes.push(q.to_string());
+                let token = if q.contains("%2Cpush") {
+                    "push-t0k"
+                } else {
+                    "pull-t0k"
+                };
+                reply(
+                    &mut conn,
+                    "200 OK",
+                    "",
+                    format!("{{\"token\":\"{token}\"}}").as_bytes(),
+                );
+                continue;
+            }
+            let auth = headers
+                .iter()
+                .find(|(k, _)| k == "authorization")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("");
+            let writes = matches!(method.as_str(), "POST" | "PUT" | "PATCH");
+            let ok = auth == "Bearer push-t0k" || (!writes && auth == "Bearer pull-t0k");
+            if !ok {
+                let scope = if writes { "pull,push" } else { "pull" };
+                let ch = format!(
+                    "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake\",scope=\"repository:tok/bb:{scope}\"\r\n"
+                );
+                reply(&mut conn, "401 Unauthorized", &ch, b"{}");
+                continue;
+            }
+            match (method.as_str(), path.as_str()) {
+                ("HEAD", p) if p.starts_with("/v2/tok/bb/blobs/") => {
+                    reply(&mut conn, "404 Not Found", "", b"")
+                }
+                ("POST", "/v2/tok/bb/blobs/uploads/") => {
+                    reply(&mut conn, "202 Accepted", "Location: /upload/1\r\n", b"")
+                }
+                ("PUT", p) if p.starts_with("/upload/1?digest=") => {
+                    let want = p["/upload/1?digest=".len()..].replace("%3A", ":");
+                    let got = format!("sha256:{}", sha256(&body));
+                    if want == got {
+                        st.blobs.push(got);
+                        reply(&mut conn, "201 Created", "", b"");
+                    } else {
+                        reply(&mut conn, "400 Bad Request", "", b"digest");
+                    }
+                }
+                ("PUT", "/v2/tok/bb/manifests/v1") => {
+                    let d = format!("Docker-Content-Digest: sha256:{}\r\n", sha256(&body));
+                    st.manifest = Some(body);
+                    reply(&mut conn, "201 Created", &d, b"");
+                }
+                _ => reply(&mut conn, "404 Not Found", "", b"{}"),
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn bearer_tokens_with_push_scope() {
+    let s = Scratch::new("push-token");
+    let store = s.path("store").display().to_string();
+    import_bb(&s, false, &store);
+    let state = std::sync::Arc::new(std::sync::Mutex::new(TokenState::default()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let port = token_registry(state.clone(), stop.clone());
+    let dest = format!("127.0.0.1:{port}/tok/bb:v1");
+    let out = image(false, &store, &["push", "bb", &dest]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let out = out.ok();
+    let st = state.lock().unwrap();
+    // A pull token for the HEADs, then a push token for the uploads.
+    assert!(
+        st.scopes
+            .iter()
+            .any(|q| q.contains("scope=repository%3Atok%2Fbb%3Apull%2Cpush")),
+        "{:?}",
+        st.scopes
+    );
+    let rec = inspect(false, &store, "bb");
+    let mut want: Vec<String> = rec["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect();
+    want.push(rec["id"].as_str().unwrap().to_string());
+    let mut got = st.blobs.clone();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    let manifest = st.manifest.as_ref().expect("a manifest was put");
+    assert_eq!(pushed_digest(&out), format!("sha256:{}", sha256(manifest)));
+}

@@ -663,9 +663,9 @@ struct TokenState {
 
 /// One HTTP request of the token registry: method, path, headers (names
 /// lower-case), body.
-fn read_request(
-    r: &mut impl std::io::BufRead,
-) -> Option<(String, String, Vec<(String, String)>, Vec<u8>)> {
+type Req = (String, String, Vec<(String, String)>, Vec<u8>);
+
+fn read_request(r: &mut impl std::io::BufRead) -> Option<Req> {
     let mut line = String::new();
     r.read_line(&mut line).ok()?;
     let mut parts = line.split_whitespace();

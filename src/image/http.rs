@@ -296,20 +296,41 @@ impl Transport {
             && req.body.replayable();
         let agent = self.agent()?;
         if !may_be_plain {
-            return send_once(agent, url, req).map_err(|e| self.error(url, e));
+            return send_fresh(agent, url, req).map_err(|e| self.error(url, e));
         }
         let retry = req.replay().expect("replayable: checked above");
-        match send_once(agent, url, req) {
+        match send_fresh(agent, url, req) {
             Ok(r) => Ok(r),
             Err(e) if is_certificate_error(&e) => Err(self.error(url, e)),
             Err(e) => {
                 log::info!("{}: no TLS ({e}): plain HTTP", url.authority);
                 url.https = false;
-                let r = send_once(agent, url, retry).map_err(|e| self.error(url, e))?;
+                let r = send_fresh(agent, url, retry).map_err(|e| self.error(url, e))?;
                 self.plain.store(true, Ordering::Relaxed);
                 Ok(r)
             }
         }
+    }
+}
+
+/// Whether an error is a kept-alive connection the server had closed
+/// (it may close an idle one at any time, or after any response).
+fn is_stale_connection(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e, ureq::Error::Io(io)
+        if matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof))
+}
+
+/// One request, sent again once (on a new connection) if it met a stale
+/// kept-alive connection and its body allows.
+fn send_fresh(agent: &Agent, url: &Url, req: Request) -> Result<Response, ureq::Error> {
+    let again = req.replay();
+    match send_once(agent, url, req) {
+        Err(e) if is_stale_connection(&e) && again.is_some() => {
+            log::debug!("{}: {e}: sending again", url.authority);
+            send_once(agent, url, again.expect("checked"))
+        }
+        r => r,
     }
 }
 

@@ -68,6 +68,7 @@ bench:
 	bash bench/bench.sh
 	bash bench/unpack.sh
 	bash bench/run.sh
+	bash bench/registry.sh
 
 lint:
 	cargo fmt --check

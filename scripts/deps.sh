@@ -23,6 +23,10 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
+# podman: tests/image_push.rs loads ferry's docker-archives into it and runs
+# them (with runc).
+PACKAGES+=(podman)
+
 # --- Debian packages ------------------------------------------------------
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -444,6 +444,45 @@ pub enum ImageCommand {
     },
     /// Print an image's record, layers and config as JSON
     Inspect { name: String },
+    /// Give an image another name (NEWNAME becomes that image)
+    Tag { name: String, new_name: String },
+    /// Push an image to a registry: [docker://]HOST[:PORT]/NAME[:TAG]
+    /// (default: the image's own name)
+    Push {
+        /// Skip the TLS certificate check, allow plain HTTP
+        #[arg(long)]
+        insecure: bool,
+        /// Trust the CA certificates (*.crt) in DIR
+        #[arg(long, value_name = "DIR")]
+        cert_dir: Option<std::path::PathBuf>,
+        /// Credentials (or FERRY_REGISTRY_CREDS)
+        #[arg(long, value_name = "USER:PASS")]
+        creds: Option<String>,
+        /// Upload blobs larger than BYTES in chunks of BYTES
+        #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+        chunk_size: u64,
+        name: String,
+        destination: Option<String>,
+    },
+    /// Write an image to an archive file
+    Save {
+        /// The archive to write
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        #[arg(long, value_enum, default_value_t = SaveFormat::DockerArchive)]
+        format: SaveFormat,
+        name: String,
+    },
+    /// Import an image from an archive (OCI or docker-archive)
+    Load {
+        /// The archive (or give it as an argument)
+        #[arg(short, long, value_name = "FILE")]
+        input: Option<PathBuf>,
+        /// Name it NAME (default: the name the archive gives)
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        file: Option<PathBuf>,
+    },
     /// Remove images, and the layers no other image or bundle uses
     Rm {
         #[arg(required = true)]
@@ -533,4 +572,13 @@ pub struct ImageRunArgs {
     /// Command and arguments, replacing the image's Cmd
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// The archive formats of `ferry image save`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveFormat {
+    /// An OCI image layout in a tar
+    OciArchive,
+    /// `docker save`'s format, for `docker load` and `podman load`
+    DockerArchive,
 }

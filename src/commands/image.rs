@@ -41,6 +41,10 @@ pub fn image(g: &GlobalOpts, o: &ImageOpts) -> Result<i32> {
                 Ok(())
             })?;
         }
+        ImageCommand::Tag { .. }
+        | ImageCommand::Push { .. }
+        | ImageCommand::Save { .. }
+        | ImageCommand::Load { .. } => super::image_dist::image_dist(&store, &o.command)?,
         ImageCommand::Ls { format, quiet } => list(&store, *format, *quiet)?,
         ImageCommand::Inspect { name } => {
             let rec = store.find(name)?;

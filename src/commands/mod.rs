@@ -7,6 +7,7 @@ mod events;
 mod exec;
 mod features;
 mod image;
+mod image_dist;
 mod kill;
 mod list;
 mod pause;

@@ -1,5 +1,10 @@
-//! A small HTTP/1.1 client for registries: one GET per connection, over
-//! TLS ([`super::tls`]) or, where allowed, plain TCP.
+//! HTTP/1.1 for registries, on ureq: any method, bodies streamed with a
+//! `Content-Length`, kept-alive connections (a push makes many requests),
+//! `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY` from the
+//! environment, TLS with rustls on ring ([`super::tls`] finds the CAs).
+//! Redirects are followed by [`super::registry::Client`], which decides
+//! where credentials go; this module applies the plain-HTTP policy to every
+//! URL, redirect targets included.
 //!
 //! The policy is docker's for insecure registries, made stricter for
 //! loopback: a registry is reached over HTTPS. A loopback registry
@@ -7,19 +12,33 @@
 //! over plain HTTP instead; one whose certificate fails verification is
 //! an error. `--insecure` skips verification and allows plain HTTP to any
 //! host.
+//!
+//! Why ureq and not ferry's former GET-only client. Measured on this
+//! 2-core machine with `cargo build --release` (LTO, stripped): 6,337,048
+//! bytes before; 6,670,104 with only the client moved to ureq (+333 KB,
+//! +5.3%); 6,923,152 with push, save, load and the `tar` crate too. The
+//! new crates (ureq 18.9 s, ureq-proto 9.2 s, http 5.4 s, bytes 3.3 s,
+//! httparse 2.1 s, base64 2.0 s, utf8-zero, percent-encoding: ~42 s of CPU,
+//! built once, beside the rest) bring no C code and no second TLS stack:
+//! rustls and ring are the ones ferry had. In exchange ferry drops ~200
+//! lines of HTTP framing (chunked decoding, header parsing, TLS stream
+//! glue) it had to keep correct against hostile servers, and gains what
+//! push needs and a hand-written client did not have: request bodies,
+//! kept-alive connections across the dozens of requests of a chunked
+//! upload, and proxies with `NO_PROXY`.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, TcpStream, ToSocketAddrs};
+use std::io::Read;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use rustls::ClientConfig;
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::{Agent, SendBody};
 
 use super::{ImageError, tls};
 
-const MAX_HEAD: u64 = 64 * 1024;
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 pub fn is_loopback(authority: &str) -> bool {
@@ -81,6 +100,11 @@ impl Url {
         }
         Url::parse(loc)
     }
+
+    fn to_uri(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}{}", self.authority, self.path)
+    }
 }
 
 pub struct Response {
@@ -102,47 +126,65 @@ impl Response {
     }
 }
 
-/// A `Transfer-Encoding: chunked` body.
-struct Chunked<R> {
-    inner: R,
-    left: u64,
-    done: bool,
+/// What a request sends.
+pub enum Body<'a> {
+    Empty,
+    /// Small and in memory: the request can be sent again (after a 401).
+    Bytes(&'a [u8]),
+    /// Streamed, with its exact length: sent once.
+    Stream(Box<dyn Read + Send + 'a>, u64),
 }
 
-impl<R: BufRead> Read for Chunked<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.done {
-            return Ok(0);
-        }
-        if self.left == 0 {
-            let mut line = String::new();
-            (&mut self.inner).take(1024).read_line(&mut line)?;
-            let size = line.trim().split(';').next().unwrap_or("");
-            self.left = u64::from_str_radix(size, 16)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
-            if self.left == 0 {
-                self.done = true;
-                return Ok(0);
-            }
-        }
-        let want = buf.len().min(self.left as usize);
-        let n = self.inner.read(&mut buf[..want])?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        self.left -= n as u64;
-        if self.left == 0 {
-            let mut crlf = [0u8; 2];
-            self.inner.read_exact(&mut crlf)?;
-        }
-        Ok(n)
+impl Body<'_> {
+    /// Whether the request can be sent again.
+    pub fn replayable(&self) -> bool {
+        !matches!(self, Body::Stream(..))
     }
 }
 
-/// A connection, plain or TLS.
-trait Conn: Read + Write + Send {}
-impl Conn for TcpStream {}
-impl Conn for tls::TlsStream {}
+/// A request: method, extra headers and body.
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Body<'a>,
+}
+
+impl<'a> Request<'a> {
+    pub fn new(method: &'a str) -> Request<'a> {
+        Request {
+            method,
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Request<'a> {
+        let value = value.into();
+        if !value.is_empty() {
+            self.headers.push((name, value));
+        }
+        self
+    }
+
+    pub fn body(mut self, body: Body<'a>) -> Request<'a> {
+        self.body = body;
+        self
+    }
+
+    /// A copy to send again, unless the body is a stream.
+    pub fn replay(&self) -> Option<Request<'a>> {
+        let body = match &self.body {
+            Body::Empty => Body::Empty,
+            Body::Bytes(b) => Body::Bytes(b),
+            Body::Stream(..) => return None,
+        };
+        Some(Request {
+            method: self.method,
+            headers: self.headers.clone(),
+            body,
+        })
+    }
+}
 
 /// How to reach one registry (and the hosts it redirects to).
 pub struct Transport {
@@ -152,7 +194,31 @@ pub struct Transport {
     cert_dir: Option<PathBuf>,
     /// Set once the registry turned out not to speak TLS.
     plain: AtomicBool,
-    tls: OnceLock<Arc<ClientConfig>>,
+    agent: OnceLock<Agent>,
+}
+
+/// Whether a ureq error is a certificate that failed verification.
+fn is_certificate_error(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Io(io) => tls::is_certificate_error(io),
+        ureq::Error::Rustls(r) => matches!(
+            r,
+            rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+        ),
+        _ => false,
+    }
+}
+
+/// Whether a ureq error came from the TLS layer (a handshake with a server
+/// that does not speak TLS, for one).
+fn is_tls_error(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.is::<rustls::Error>()),
+        ureq::Error::Rustls(_) | ureq::Error::Tls(_) => true,
+        _ => false,
+    }
 }
 
 impl Transport {
@@ -162,7 +228,7 @@ impl Transport {
             insecure,
             cert_dir,
             plain: AtomicBool::new(false),
-            tls: OnceLock::new(),
+            agent: OnceLock::new(),
         }
     }
 
@@ -175,152 +241,170 @@ impl Transport {
         }
     }
 
-    fn tls_config(&self) -> Result<Arc<ClientConfig>, ImageError> {
-        if let Some(c) = self.tls.get() {
-            return Ok(c.clone());
+    /// The agent (connection pool) of this registry, made on first use.
+    fn agent(&self) -> Result<&Agent, ImageError> {
+        if let Some(a) = self.agent.get() {
+            return Ok(a);
         }
-        let c = if self.insecure {
-            tls::unverified()?
+        let roots = if self.insecure {
+            Vec::new()
         } else {
-            tls::verified(&self.registry, self.cert_dir.as_deref())?
+            tls::roots(&self.registry, self.cert_dir.as_deref())?
         };
-        Ok(self.tls.get_or_init(|| c).clone())
+        let certs: Vec<Certificate<'static>> = roots
+            .iter()
+            .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+            .collect();
+        let tls = TlsConfig::builder()
+            .root_certs(RootCerts::Specific(Arc::new(certs)))
+            .disable_verification(self.insecure)
+            .unversioned_rustls_crypto_provider(tls::provider())
+            .build();
+        let config = Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .user_agent(format!("ferry/{}", env!("CARGO_PKG_VERSION")))
+            .timeout_connect(Some(TIMEOUT))
+            .timeout_per_read(Some(TIMEOUT))
+            .timeout_per_write(Some(TIMEOUT))
+            .input_buffer_size(256 * 1024)
+            .output_buffer_size(256 * 1024)
+            .build();
+        Ok(self.agent.get_or_init(|| config.new_agent()))
     }
 
-    fn tcp(&self, url: &Url) -> Result<TcpStream, ImageError> {
-        let io = |what: &str| ImageError::io(format!("{what} {}", url.authority));
-        let port = if url.https { 443 } else { 80 };
-        let addr = if url.authority.ends_with(']') || !url.authority.contains(':') {
-            format!("{}:{port}", url.authority)
-        } else {
-            url.authority.clone()
-        };
-        let addr = addr
-            .to_socket_addrs()
-            .map_err(io("resolve"))?
-            .next()
-            .ok_or_else(|| http_err(format!("{}: no address", url.authority)))?;
-        let stream = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(io("connect to"))?;
-        stream
-            .set_read_timeout(Some(TIMEOUT))
-            .map_err(io("connect to"))?;
-        stream
-            .set_write_timeout(Some(TIMEOUT))
-            .map_err(io("connect to"))?;
-        Ok(stream)
+    /// Refuse plain HTTP to a host other than loopback without `--insecure`.
+    fn check_plain(&self, url: &Url) -> Result<(), ImageError> {
+        if url.https || self.insecure || is_loopback(&url.authority) {
+            return Ok(());
+        }
+        Err(http_err(format!(
+            "{}: plain HTTP to a host other than loopback needs --insecure",
+            url.authority
+        )))
     }
 
-    /// A connection to `url`'s host; `url.https` is cleared when the
-    /// registry turns out to be a loopback (or `--insecure`) one without
-    /// TLS.
-    fn connect(&self, url: &mut Url) -> Result<Box<dyn Conn>, ImageError> {
-        let may_be_plain = self.insecure || is_loopback(&url.authority);
-        if !url.https {
-            if !may_be_plain {
-                return Err(http_err(format!(
-                    "{}: plain HTTP to a host other than loopback needs --insecure",
-                    url.authority
-                )));
-            }
-            return Ok(Box::new(self.tcp(url)?));
+    /// Send `req` to `url`; `url` may change from HTTPS to HTTP, for a
+    /// loopback (or `--insecure`) registry that turns out not to speak TLS.
+    pub fn send(&self, url: &mut Url, req: Request) -> Result<Response, ImageError> {
+        self.check_plain(url)?;
+        let may_be_plain = (self.insecure || is_loopback(&url.authority))
+            && url.authority == self.registry
+            && url.https
+            && req.body.replayable();
+        let agent = self.agent()?;
+        if !may_be_plain {
+            return send_fresh(agent, url, req).map_err(|e| self.error(url, e));
         }
-        let tcp = self.tcp(url)?;
-        match tls::connect(self.tls_config()?, host(&url.authority), tcp) {
-            Ok(s) => Ok(Box::new(s)),
-            Err(e)
-                if may_be_plain
-                    && url.authority == self.registry
-                    && !tls::is_certificate_error(&e) =>
-            {
+        let retry = req.replay().expect("replayable: checked above");
+        match send_fresh(agent, url, req) {
+            Ok(r) => Ok(r),
+            Err(e) if is_certificate_error(&e) => Err(self.error(url, e)),
+            Err(e) => {
                 log::info!("{}: no TLS ({e}): plain HTTP", url.authority);
-                self.plain.store(true, Ordering::Relaxed);
                 url.https = false;
-                Ok(Box::new(self.tcp(url)?))
+                let r = send_fresh(agent, url, retry).map_err(|e| self.error(url, e))?;
+                self.plain.store(true, Ordering::Relaxed);
+                Ok(r)
             }
-            Err(e) if tls::is_certificate_error(&e) => Err(http_err(format!(
+        }
+    }
+}
+
+/// Whether an error is a kept-alive connection the server had closed
+/// (it may close an idle one at any time, or after any response).
+fn is_stale_connection(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e, ureq::Error::Io(io)
+        if matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof))
+}
+
+/// One request, sent again once (on a new connection) if it met a stale
+/// kept-alive connection and its body allows.
+fn send_fresh(agent: &Agent, url: &Url, req: Request) -> Result<Response, ureq::Error> {
+    let again = req.replay();
+    match send_once(agent, url, req) {
+        Err(e) if is_stale_connection(&e) && again.is_some() => {
+            log::debug!("{}: {e}: sending again", url.authority);
+            send_once(agent, url, again.expect("checked"))
+        }
+        r => r,
+    }
+}
+
+/// One request, no retry.
+fn send_once(agent: &Agent, url: &Url, req: Request) -> Result<Response, ureq::Error> {
+    let mut b = ureq::http::Request::builder()
+        .method(req.method)
+        .uri(url.to_uri());
+    for (k, v) in &req.headers {
+        b = b.header(*k, v.as_str());
+    }
+    let resp = match req.body {
+        Body::Empty => {
+            let b = if matches!(req.method, "POST" | "PUT" | "PATCH") {
+                b.header("content-length", "0")
+            } else {
+                b
+            };
+            agent.run(b.body(())?)?
+        }
+        Body::Bytes(data) => agent.run(
+            b.header("content-length", data.len().to_string())
+                .body(data)?,
+        )?,
+        Body::Stream(mut r, n) => agent.run(
+            b.header("content-length", n.to_string())
+                .body(SendBody::from_reader(&mut r))?,
+        )?,
+    };
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let status = resp.status().as_u16();
+    let body = resp.into_body().into_reader();
+    Ok(Response {
+        status,
+        headers,
+        body: Box::new(body),
+    })
+}
+
+impl Transport {
+    /// One sentence for a failed request.
+    fn error(&self, url: &Url, e: ureq::Error) -> ImageError {
+        if is_certificate_error(&e) {
+            return http_err(format!(
                 "TLS to {}: {e} (trust its CA with --cert-dir, or skip the check with --insecure)",
                 url.authority
-            ))),
-            Err(e) => Err(http_err(format!("TLS to {}: {e}", url.authority))),
+            ));
         }
+        if url.https && is_tls_error(&e) {
+            return http_err(format!("TLS to {}: {e}", url.authority));
+        }
+        http_err(format!("{}: {e}", url.authority))
     }
 
-    /// One GET; `url` may change from HTTPS to HTTP (see [`Self::connect`]).
+    /// One GET (see [`Self::send`]).
     pub fn get(
         &self,
         url: &mut Url,
         accept: &str,
         auth: Option<&str>,
     ) -> Result<Response, ImageError> {
-        let mut conn = self.connect(url)?;
-        let io = |what: &str| ImageError::io(format!("{what} {}", url.authority));
-        let mut req = format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: ferry/{}\r\nConnection: close\r\n",
-            url.path,
-            url.authority,
-            env!("CARGO_PKG_VERSION")
-        );
-        if !accept.is_empty() {
-            req.push_str(&format!("Accept: {accept}\r\n"));
-        }
-        if let Some(a) = auth {
-            req.push_str(&format!("Authorization: {a}\r\n"));
-        }
-        req.push_str("\r\n");
-        conn.write_all(req.as_bytes()).map_err(io("send to"))?;
-        conn.flush().map_err(io("send to"))?;
-        let mut r = BufReader::with_capacity(64 * 1024, conn);
-        let mut head = Vec::new();
-        loop {
-            let mut line = Vec::new();
-            (&mut r)
-                .take(MAX_HEAD)
-                .read_until(b'\n', &mut line)
-                .map_err(io("read from"))?;
-            if line.is_empty() {
-                return Err(http_err(format!("{}: connection closed", url.authority)));
-            }
-            if line == b"\r\n" || line == b"\n" {
-                break;
-            }
-            head.push(String::from_utf8_lossy(&line).trim_end().to_string());
-            if head.len() > 200 {
-                return Err(http_err(format!(
-                    "{}: response head too long",
-                    url.authority
-                )));
-            }
-        }
-        let status = head
-            .first()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| http_err(format!("{}: bad HTTP response", url.authority)))?;
-        let headers: Vec<(String, String)> = head[1..]
-            .iter()
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect();
-        let mut resp = Response {
-            status,
-            headers,
-            body: Box::new(io::empty()),
-        };
-        let chunked = resp
-            .header("transfer-encoding")
-            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-        resp.body = if chunked {
-            Box::new(Chunked {
-                inner: r,
-                left: 0,
-                done: false,
-            })
-        } else if let Some(n) = resp.length() {
-            Box::new(r.take(n))
-        } else {
-            Box::new(r)
-        };
-        Ok(resp)
+        let req = Request::new("GET")
+            .header("accept", accept)
+            .header("authorization", auth.unwrap_or(""));
+        self.send(url, req)
     }
 }
 

@@ -3,9 +3,11 @@
 //! parallel. Each layer blob is streamed once: hashed (its digest and size
 //! checked against the manifest), decompressed (gzip or zstd, sniffed),
 //! bounded, hashed again (the diff_id checked against the config) and
-//! extracted; a layer that fails any check never enters the store.
+//! extracted, and copied as it came into `blobs/sha256/DIGEST` (push and
+//! save send it byte-exact); a layer that fails any check never enters the
+//! store. Progress shows on a terminal ([`super::progress`]).
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -16,6 +18,7 @@ use serde_json::Value;
 use super::ImageError;
 use super::digest::{Digest, Verify};
 use super::extract::{self, Report};
+use super::progress::{Counting, Progress};
 use super::registry::{Client, RegistryRef};
 use super::source::{
     LayerSrc, Reference, Resolved, Source, Transport, resolve_docker, resolve_oci, resolve_registry,
@@ -186,13 +189,22 @@ fn extract_all(
         .min(layers.len())
         .max(1);
     let opts = super::extract_options();
+    let progress = Progress::new("pulling");
     let work = || {
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             if i >= layers.len() {
                 break;
             }
-            let r = one_layer(store, src, &layers[i], &diffs[i], &opts, o.max_layer);
+            let r = one_layer(
+                store,
+                src,
+                &layers[i],
+                &diffs[i],
+                &opts,
+                o.max_layer,
+                &progress,
+            );
             results.lock().expect("results lock")[i] = Some(r);
         }
     };
@@ -202,6 +214,7 @@ fn extract_all(
         }
         work();
     });
+    progress.finish();
     results
         .into_inner()
         .expect("results lock")
@@ -217,37 +230,62 @@ fn one_layer(
     diff: &Digest,
     opts: &extract::Options,
     max_layer: u64,
+    progress: &Progress,
 ) -> Result<(Digest, u64), ImageError> {
     let mut blob = None;
     store.ensure_layer(diff, |dir| {
-        let (digest, size, report) = unpack(src, l, diff, dir, opts, max_layer)?;
+        let (digest, size, report) = unpack(store, src, l, diff, dir, opts, max_layer, progress)?;
         blob = Some((digest, size));
         Ok(report)
     })?;
     match (blob, &l.digest) {
         (Some(b), _) => Ok(b),
-        (None, Some(d)) => Ok((d.clone(), l.size.unwrap_or(0))),
-        // A docker-archive layer already stored: hash the blob for the
-        // record (no extraction).
-        (None, None) => {
+        // The layer is stored and so is this blob of it.
+        (None, Some(d)) if store.blob_path(d).exists() => Ok((d.clone(), l.size.unwrap_or(0))),
+        // The layer is stored but not this blob (another compression of
+        // it, or a layer of an older ferry): keep the blob, verified, for
+        // push and save (no extraction). A docker-archive layer is hashed
+        // for the record the same way.
+        (None, expect) => {
             let (r, _) = src.open_file(&l.path)?;
-            let v = Verify::new(r, l.path.clone(), u64::MAX - 1);
+            let keep = BlobKeeper::new(store)?;
+            let v = Verify::new(keep.tee(r)?, l.path.clone(), l.size.unwrap_or(u64::MAX - 1));
             let (d, n) = v.finish()?;
+            if let Some(want) = expect.as_ref().filter(|w| **w != d) {
+                return Err(ImageError::DigestMismatch {
+                    what: l.path.clone(),
+                    expected: want.to_string(),
+                    actual: d.to_string(),
+                });
+            }
+            keep.keep(&d);
             Ok((d, n))
         }
     }
 }
 
-/// Stream one layer blob into `dir`: digest, decompress, diff_id, extract.
+/// Stream one layer blob into `dir`: digest, decompress, diff_id, extract;
+/// the blob itself is kept in the store (for push and save).
+#[allow(clippy::too_many_arguments)]
 fn unpack(
+    store: &Store,
     src: &Source,
     l: &LayerSrc,
     diff: &Digest,
     dir: &std::path::Path,
     opts: &extract::Options,
     max_layer: u64,
+    progress: &Progress,
 ) -> Result<(Digest, u64, Report), ImageError> {
     let (raw, size) = src.open_file(&l.path)?;
+    let index = progress.add(diff.short(), size.or(l.size).unwrap_or(0));
+    let raw = Counting {
+        inner: raw,
+        progress,
+        index,
+    };
+    let keep = BlobKeeper::new(store)?;
+    let raw = keep.tee(raw)?;
     let size = size.or(l.size).unwrap_or(u64::MAX - 1);
     let what = match &l.digest {
         Some(d) => format!("layer blob {}", d.short()),
@@ -281,19 +319,79 @@ fn unpack(
     };
     let size = blob.count();
     let digest = blob.check(l.digest.as_ref(), l.size)?;
+    keep.keep(&digest);
+    progress.end(index, "pulled");
     Ok((digest, size.max(l.size.unwrap_or(0)), report))
+}
+
+/// A copy of a layer blob as it streams by, in `tmp/`, renamed to
+/// `blobs/sha256/DIGEST` once verified (removed otherwise).
+struct BlobKeeper<'a> {
+    store: &'a Store,
+    tmp: std::path::PathBuf,
+}
+
+impl<'a> BlobKeeper<'a> {
+    fn new(store: &'a Store) -> Result<BlobKeeper<'a>, ImageError> {
+        Ok(BlobKeeper {
+            store,
+            tmp: store.root().join("tmp").join(super::temp_name("blob")),
+        })
+    }
+
+    /// `r`, copying what is read from it into the temporary file.
+    fn tee<R: Read>(&self, r: R) -> Result<Tee<R>, ImageError> {
+        let f = std::fs::File::create(&self.tmp)
+            .map_err(ImageError::io(format!("create {}", super::show(&self.tmp))))?;
+        Ok(Tee {
+            inner: r,
+            out: io::BufWriter::with_capacity(256 * 1024, f),
+        })
+    }
+
+    /// The copy is the blob `d`: move it into place.
+    fn keep(&self, d: &Digest) {
+        let dest = self.store.blob_path(d);
+        if !dest.exists() && std::fs::rename(&self.tmp, &dest).is_ok() {
+            return;
+        }
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+impl Drop for BlobKeeper<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+/// Copies what is read through it into `out`.
+struct Tee<R> {
+    inner: R,
+    out: io::BufWriter<std::fs::File>,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            self.out.flush()?;
+        }
+        self.out.write_all(&buf[..n])?;
+        Ok(n)
+    }
 }
 
 /// A zstd stream of one or more frames (skippable frames skipped), over
 /// the pure-Rust decoder.
-struct Zstd<R> {
+pub(crate) struct Zstd<R> {
     src: R,
     dec: FrameDecoder,
     in_frame: bool,
 }
 
 impl<R: BufRead> Zstd<R> {
-    fn new(src: R) -> Zstd<R> {
+    pub(crate) fn new(src: R) -> Zstd<R> {
         Zstd {
             src,
             dec: FrameDecoder::new(),

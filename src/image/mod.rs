@@ -7,13 +7,14 @@
 //!
 //! | path | what |
 //! |---|---|
-//! | `blobs/sha256/HEX` | manifests and configs, by digest |
+//! | `blobs/sha256/HEX` | manifests, configs and layer blobs as shipped, by digest |
 //! | `layers/HEX/root` | a layer extracted in overlay's format, by diff_id |
 //! | `layers/HEX/layer.json` | its size and entry count |
 //! | `images/NAME.json` | an image: manifest, config and layer digests |
 //! | `refs/HASH.json` | a bundle that uses layers (kept while it exists) |
 //! | `bundles/ID` | bundles made by `ferry image run` |
 //! | `tmp/` | extractions in progress, renamed into `layers/` when done |
+//! | `pushed/HEX.json` | where an image (by config) was pushed: mount sources |
 //!
 //! Layer directories are in overlay's own format: a whiteout `.wh.NAME` is a
 //! 0:0 character device `NAME`, and `.wh..wh..opq` sets the xattr
@@ -21,13 +22,17 @@
 //! overlay xattrs (root included) and always mounts with `userxattr`, so the
 //! same layer directory serves root and rootless containers.
 
+pub mod archive;
 pub mod bundle;
 pub mod digest;
+pub mod export;
 pub mod extract;
 mod flatten;
 pub mod history;
 mod http;
 pub mod import;
+pub mod progress;
+pub mod push;
 pub mod registry;
 mod source;
 pub mod store;

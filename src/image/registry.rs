@@ -1,4 +1,4 @@
-//! Pulling from a registry (OCI distribution API) over HTTP/1.1 with TLS
+//! A registry client (OCI distribution API) over HTTP/1.1 with TLS
 //! ([`super::http`] says when plain HTTP is used). Anonymous access, basic
 //! auth and bearer tokens (the registry's `WWW-Authenticate` challenge)
 //! work; credentials come from `--creds` or `FERRY_REGISTRY_CREDS`
@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::ImageError;
 use super::digest::{Digest, read_verified};
-use super::http::{Response, Transport, Url};
+use super::http::{Request, Response, Transport, Url};
 
 const MAX_JSON: u64 = 8 << 20;
 
@@ -111,6 +111,8 @@ pub struct Client {
     http: Transport,
     creds: Option<String>,
     auth: Mutex<Option<String>>,
+    /// Scopes asked for besides the challenge's (see [`Client::add_scope`]).
+    scopes: Mutex<Vec<String>>,
 }
 
 fn challenge_params(v: &str) -> Vec<(String, String)> {
@@ -170,21 +172,35 @@ impl Client {
             http: Transport::new(host, insecure, cert_dir),
             creds: creds.or_else(|| std::env::var("FERRY_REGISTRY_CREDS").ok()),
             auth: Mutex::new(None),
+            scopes: Mutex::new(Vec::new()),
         }
     }
 
-    /// GET `path` on the registry, authenticating and following redirects.
-    pub fn get(&self, path: &str, accept: &str) -> Result<Response, ImageError> {
-        let mut url = self.http.registry_url(path);
+    /// `path` on the registry (`/v2/...`), or an absolute URL it gave (an
+    /// upload's `Location`).
+    pub fn url(&self, path_or_url: &str) -> Result<Url, ImageError> {
+        if path_or_url.starts_with('/') {
+            return Ok(self.http.registry_url(path_or_url));
+        }
+        Url::parse(path_or_url)
+    }
+
+    /// Send `req` to `url` with the registry's credentials: a 401 is
+    /// answered once (then the request is sent again, if its body allows),
+    /// and GET and HEAD follow redirects. Any other status is returned.
+    pub fn send(&self, mut url: Url, mut req: Request) -> Result<Response, ImageError> {
         let mut tried_auth = false;
+        let follow = matches!(req.method, "GET" | "HEAD");
         for _ in 0..6 {
+            let again = req.replay();
             let auth = self.auth.lock().expect("auth lock").clone();
             // Redirects to other hosts (blob storage) carry no credentials.
-            let auth = auth.filter(|_| url.authority == self.authority);
-            let resp = self.http.get(&mut url, accept, auth.as_deref())?;
+            if let Some(a) = auth.filter(|_| url.authority == self.authority) {
+                req = req.header("authorization", a);
+            }
+            let resp = self.http.send(&mut url, req)?;
             match resp.status {
-                200 => return Ok(resp),
-                301 | 302 | 303 | 307 | 308 => {
+                301 | 302 | 303 | 307 | 308 if follow => {
                     let loc = resp
                         .header("location")
                         .ok_or_else(|| reg_err("redirect without a Location"))?;
@@ -199,25 +215,56 @@ impl Client {
                     let header = self.authenticate(&ch)?;
                     *self.auth.lock().expect("auth lock") = Some(header);
                 }
-                status => {
-                    let mut body = String::new();
-                    let _ = resp.body.take(4096).read_to_string(&mut body);
-                    let msg: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                    let detail = msg["errors"][0]["message"]
-                        .as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| body.trim().chars().take(200).collect());
-                    return Err(reg_err(format!(
-                        "{}{}: HTTP {status}: {detail}",
-                        self.authority, url.path
-                    )));
-                }
+                _ => return Ok(resp),
             }
+            req = again.ok_or_else(|| {
+                reg_err(format!(
+                    "{}{}: the registry asked for credentials again in the middle of an upload",
+                    self.authority, url.path
+                ))
+            })?;
         }
         Err(reg_err(format!(
             "{}{}: too many redirects",
-            self.authority, path
+            self.authority, url.path
         )))
+    }
+
+    /// Send `req`; a status other than `ok` is an error that quotes the
+    /// registry's message.
+    pub fn expect(&self, url: Url, req: Request, ok: &[u16]) -> Result<Response, ImageError> {
+        let path = url.path.clone();
+        let resp = self.send(url, req)?;
+        if ok.contains(&resp.status) {
+            return Ok(resp);
+        }
+        Err(self.status_error(&path, resp))
+    }
+
+    /// The error for an unexpected status: `HOST/PATH: HTTP N: message`.
+    pub fn status_error(&self, path: &str, resp: Response) -> ImageError {
+        let status = resp.status;
+        let mut body = String::new();
+        let _ = resp.body.take(4096).read_to_string(&mut body);
+        let msg: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let detail = msg["errors"][0]["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| body.trim().chars().take(200).collect());
+        let path = path.split('?').next().unwrap_or(path);
+        reg_err(format!("{}{path}: HTTP {status}: {detail}", self.authority))
+    }
+
+    /// GET `path` on the registry, authenticating and following redirects.
+    pub fn get(&self, path: &str, accept: &str) -> Result<Response, ImageError> {
+        let req = Request::new("GET").header("accept", accept);
+        self.expect(self.http.registry_url(path), req, &[200])
+    }
+
+    /// Ask tokens for these scopes too (`repository:NAME:pull` of a
+    /// repository blobs are mounted from).
+    pub fn add_scope(&self, scope: String) {
+        self.scopes.lock().expect("scopes lock").push(scope);
     }
 
     /// The `Authorization` header answering a `WWW-Authenticate` challenge.
@@ -244,6 +291,9 @@ impl Client {
             q.push(format!("service={}", enc(s)));
         }
         if let Some(s) = get("scope") {
+            q.push(format!("scope={}", enc(s)));
+        }
+        for s in self.scopes.lock().expect("scopes lock").iter() {
             q.push(format!("scope={}", enc(s)));
         }
         if !q.is_empty() {

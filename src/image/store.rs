@@ -363,6 +363,7 @@ impl Store {
         let mut blobs = std::collections::HashSet::new();
         for r in self.images()? {
             layers.extend(r.layers.iter().map(|l| l.diff_id.hex().to_string()));
+            blobs.extend(r.layers.iter().map(|l| l.digest.hex().to_string()));
             blobs.insert(r.config.hex().to_string());
             if let Some(m) = &r.manifest {
                 blobs.insert(m.hex().to_string());

@@ -5,10 +5,11 @@
 
 use std::fs;
 use std::io::Write;
+use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -513,4 +514,111 @@ pub fn run_bundle(s: &Scratch, rootless: bool, bundle: &std::path::Path, id: &st
         &["--root", &state, "run", "--bundle", &b, id],
         &[],
     )
+}
+
+// Registries: shared by image_registry.rs (pull) and image_push.rs.
+
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Debian's docker-registry on 127.0.0.1 (filesystem storage in the
+/// scratch dir, log in `registry.log`), killed on drop.
+pub struct Registry {
+    pub child: Child,
+    pub port: u16,
+}
+
+/// How to start docker-registry.
+#[derive(Default)]
+pub struct RegistryOpts<'a> {
+    pub htpasswd: Option<&'a str>,
+    /// Certificate and key files: serve TLS.
+    pub tls: Option<(&'a Path, &'a Path)>,
+    /// Listen on every address, not only 127.0.0.1.
+    pub everywhere: bool,
+}
+
+impl Registry {
+    pub fn start(s: &Scratch, o: RegistryOpts) -> Registry {
+        let port = free_port();
+        let auth = match o.htpasswd {
+            Some(p) => format!("auth:\n  htpasswd:\n    realm: ferry-test\n    path: {p}\n"),
+            None => String::new(),
+        };
+        let tls = match o.tls {
+            Some((cert, key)) => format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ),
+            None => String::new(),
+        };
+        let host = if o.everywhere { "0.0.0.0" } else { "127.0.0.1" };
+        let config = s.path("registry.yml");
+        fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+                 http:\n  addr: {host}:{port}\n{tls}{auth}",
+                s.path("registry-data").display()
+            ),
+        )
+        .unwrap();
+        let log = fs::File::create(s.path("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            // Its access log (one line per request) goes to stdout.
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry { child, port }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A CA, and a certificate for 127.0.0.1 it signed: (CA dir, cert, key).
+pub fn make_ca(s: &Scratch) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let ca_dir = s.path("ca");
+    fs::create_dir_all(&ca_dir).unwrap();
+    let (cert, key) = (s.path("server.crt"), s.path("server.key"));
+    let sh = format!(
+        "set -e; cd {dir}; \
+         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+           -subj /CN=ferry-test-ca -keyout ca.key -out ca/ca.crt 2>/dev/null; \
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+           -subj /CN=127.0.0.1 -keyout server.key -out server.csr 2>/dev/null; \
+         printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > ext; \
+         openssl x509 -req -in server.csr -CA ca/ca.crt -CAkey ca.key -CAcreateserial \
+           -days 2 -extfile ext -out server.crt 2>/dev/null",
+        dir = s.dir.display()
+    );
+    let st = Command::new("sh").args(["-c", &sh]).status().unwrap();
+    assert!(st.success(), "openssl");
+    (ca_dir, cert, key)
 }

@@ -160,7 +160,7 @@ fn create(store: &Store, bundle: Bundle, o: CreateOptions) -> Result<State, Cont
         }
         None => None,
     };
-    state.cgroup = cgroup.as_ref().map(|c| c.state().clone());
+    state.cgroup = cgroup.as_ref().map(crate::cgroups::Manager::state);
     let base = state.clone();
     let record_init = |pid: Pid| {
         let start_time = process_start_time(pid.as_raw()).map_or(0, |(_, t)| t);
@@ -195,6 +195,8 @@ fn create(store: &Store, bundle: Bundle, o: CreateOptions) -> Result<State, Cont
     let (_, start_time) = process_start_time(pid.as_raw()).ok_or(ContainerError::InitGone)?;
     state.pid = pid.as_raw();
     state.start_time = start_time;
+    // The systemd driver's scope exists (and has a directory) only now.
+    state.cgroup = cgroup.as_ref().map(crate::cgroups::Manager::state);
     state.creating = false;
     dir.save(&state)?;
     if let Some(pid_file) = o.pid_file {

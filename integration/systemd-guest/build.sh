@@ -2,7 +2,9 @@
 # Build (or find cached) the systemd guest of integration/systemd.sh: Debian 12
 # with systemd as PID 1 on a pure cgroup v2 hierarchy, from Debian packages
 # (mmdebstrap), in an ext4 disk image (mke2fs -d), with the kernel and the
-# initramfs initramfs-tools made for it copied beside the image.
+# initramfs initramfs-tools made for it copied beside the image. Services the
+# checks do not need at boot are masked (containerd: the checks start their
+# own).
 #
 #   integration/systemd-guest/build.sh      prints the cache directory
 #
@@ -27,6 +29,7 @@ PACKAGES=(
     linux-image-amd64 initramfs-tools
     containerd runc crun podman criu uidmap catatonit
     busybox-static jq iproute2 procps kmod util-linux e2fsprogs bc
+    slirp4netns fuse-overlayfs
 )
 
 key=$(cat "$self" "$(dirname "$self")/ferry-checks.service" | sha256sum | cut -c1-16)

@@ -64,21 +64,21 @@ fn systemd_path(cgroups_path: &str, id: &str, rootless: bool) -> Result<CgPath, 
     Ok(CgPath::Absolute(path))
 }
 
-/// The slice and the unit name of `slice:prefix:name` (runc's defaults
-/// when empty: `system.slice`, or `user.slice` rootless, and
-/// `ferry-ID.scope`); an empty slice is the root slice `-.slice`.
+/// The slice and the unit name of `slice:prefix:name`, with runc's
+/// defaults: an empty path is `ferry-ID.scope`, an empty slice
+/// `system.slice` (`user.slice` rootless).
 pub fn systemd_unit(
     cgroups_path: &str,
     id: &str,
     rootless: bool,
 ) -> Result<(String, String), CgroupError> {
+    let default_slice = if rootless {
+        "user.slice"
+    } else {
+        "system.slice"
+    };
     let (slice, prefix, name) = if cgroups_path.is_empty() {
-        let slice = if rootless {
-            "user.slice"
-        } else {
-            "system.slice"
-        };
-        (slice, "ferry", id)
+        (default_slice, "ferry", id)
     } else {
         let parts: Vec<&str> = cgroups_path.split(':').collect();
         let [slice, prefix, name] = parts[..] else {
@@ -96,7 +96,11 @@ pub fn systemd_unit(
     if [slice, prefix, name].iter().any(|p| p.contains('/')) {
         return Err(bad("slice, prefix and name may not contain '/'"));
     }
-    let slice = if slice.is_empty() { "-.slice" } else { slice };
+    let slice = if slice.is_empty() {
+        default_slice
+    } else {
+        slice
+    };
     if expand_slice(slice).is_none() {
         return Err(bad("invalid slice name"));
     }
@@ -198,7 +202,15 @@ mod tests {
         );
         assert_eq!(
             resolve(":p:n", "x", true, false).unwrap(),
+            Some(CgPath::Absolute("/system.slice/p-n.scope".into()))
+        );
+        assert_eq!(
+            resolve("-.slice:p:n", "x", true, false).unwrap(),
             Some(CgPath::Absolute("/p-n.scope".into()))
+        );
+        assert_eq!(
+            systemd_unit("", "id1", true).unwrap(),
+            ("user.slice".to_string(), "ferry-id1.scope".to_string())
         );
         assert!(resolve("/a/b", "x", true, false).is_err());
         assert!(resolve("bad-.slice:p:n", "x", true, false).is_err());

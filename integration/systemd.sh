@@ -48,6 +48,7 @@ fi
 cp "$guest"/*.sh "$repo/integration/mkoci.sh" "$share/"
 [ -f "$repo/bench/systemd-guest.sh" ] && cp "$repo/bench/systemd-guest.sh" "$share/"
 echo "$CHECKS" >"$share/which"
+echo "${BENCH_N:-20}" >"$share/bench-n"
 bash "$repo/scripts/mkrootfs.sh" "$share/rootfs" >/dev/null
 chmod -R a+rX "$share"
 

@@ -111,7 +111,7 @@ mkbundle $W/b5 '["true"]' '{}' 'system.slice:ferry:bad2' '{"org.systemd.property
 has "bad annotation refused" "$(ferry --systemd-cgroup run --bundle $W/b5 bad2 2>&1)" "systemd property annotation"
 mkbundle $W/b6 '["true"]' '{}' 'system.slice:ferry:bad3' '{"org.systemd.property.NoSuchProperty":"uint64 1"}'
 has "unknown property refused by systemd" "$(ferry --systemd-cgroup run --bundle $W/b6 bad3 2>&1)" "cannot start unit ferry-bad3.scope"
-eq "nothing left" "$(ls /run/ferry 2>/dev/null; systemctl list-units --all --no-legend 'ferry-*' | wc -l)" 0
+eq "nothing left" "$(ls /run/ferry 2>/dev/null; systemctl list-units --all --no-legend 'ferry-*.scope' | tr -s ' \n' ' ')" ""
 
 # ---- 2. rootless through the user manager -----------------------------------
 echo "INFO -- rootless, systemd --user (uid 1500, lingering)"
@@ -124,8 +124,14 @@ eq "user manager running" "$(u systemctl --user is-system-running 2>&1)" running
 has "user manager delegates memory, pids, cpu" "$(cat $CG/user.slice/user-1500.slice/user@1500.service/cgroup.controllers)" "cpu"
 RW=/home/ferrytest/w
 mkdir -p $RW && cp -a $W/rootfs $RW/rootfs && chown -R ferrytest: $RW
+# mkrootless DIR: the rootless bundle maps ferrytest's own uid and gid.
+mkrootless() {
+    jq '.root.path = "'$RW'/rootfs" | .linux.uidMappings = [{"containerID":0,"hostID":1500,"size":1}]
+        | .linux.gidMappings = [{"containerID":0,"hostID":1500,"size":1}]' $1/config.json >$RW/c.json &&
+        mv $RW/c.json $1/config.json
+}
 mkbundle $RW/r1 '["sleep","600"]' '{"memory":{"limit":50331648},"pids":{"limit":30}}' '' '{}' --rootless
-jq '.root.path = "'$RW'/rootfs"' $RW/r1/config.json >$RW/c.json && mv $RW/c.json $RW/r1/config.json
+mkrootless $RW/r1
 chown -R ferrytest: $RW
 UU=ferry-r1.scope
 if urun /usr/local/bin/ferry --systemd-cgroup create --bundle $RW/r1 r1 >$W/r1.out 2>&1 </dev/null; then ok "rootless create"; else bad "rootless create" "$(cat $W/r1.out)"; fi
@@ -144,9 +150,9 @@ sleep 0.5
 out=$(u ferry delete r1 2>&1) && ok "rootless delete" || bad "rootless delete" "$out"
 eq "rootless delete: unit gone" "$(u systemctl --user list-units --all --no-legend $UU | wc -l)" 0
 mkbundle $RW/r2 "$HOG" '{"memory":{"limit":33554432,"swap":33554432}}' '' '{}' --rootless
-jq '.root.path = "'$RW'/rootfs"' $RW/r2/config.json >$RW/c.json && mv $RW/c.json $RW/r2/config.json
+mkrootless $RW/r2
 chown -R ferrytest: $RW
-urun /usr/local/bin/ferry --systemd-cgroup run --bundle $RW/r2 r2 >/dev/null 2>&1
+urun /usr/local/bin/ferry --systemd-cgroup run --bundle $RW/r2 r2 >$W/r2.out 2>&1 </dev/null
 eq "rootless oom: killed (exit 137)" "$?" 137
 has "rootless oom: in the user scope's memcg" "$(dmesg | grep oom-kill | tail -n1)" "user@1500.service/user.slice/ferry-r2.scope"
 

@@ -55,14 +55,15 @@ if ctr -a $SOCK version >/dev/null 2>&1; then
         bad "images imported" "$(c image import $C/busybox.tar 2>&1)"
     fi
     t0=$(now_ms)
-    FERRY_CRI_CGROUP_PARENT=kubepods-besteffort-podferry.slice FERRY_CRI_OOM=1 \
+    FERRY_CRI_CGROUP_PARENT=kubepods-besteffort-podferry.slice FERRY_CRI_OOM=1 FERRY_CRI_SLOW=1 \
         timeout 300 $S/ferry-cri-client $SOCK ferry localhost/busybox:latest $C/pods >$C/client.out 2>&1
     info "CRI scenario took $(($(now_ms) - t0)) ms"
+    cp $C/client.out $S/cri-client.out 2>/dev/null
     while IFS= read -r line; do
         case $line in
             "ok   cri: "*) ok "cri: ${line#ok   cri: }" ;;
             "FAIL cri: "*) bad "cri: ${line#FAIL cri: }" "see below" ;;
-            "       "*) echo "  $line" ;;
+            *) echo "INFO   $line" ;;
         esac
     done <$C/client.out
     grep -q "passed" $C/client.out || bad "CRI client finished" "$(tail -n 5 $C/client.out)"

@@ -272,6 +272,12 @@ impl Manager {
         Ok(())
     }
 
+    /// Whether [`Manager::apply`] talks to systemd over D-Bus (which starts
+    /// threads in the calling process).
+    pub fn uses_dbus(&self) -> bool {
+        self.scope.is_some()
+    }
+
     /// The cgroup2 directory the init is born in (`CLONE_INTO_CGROUP`): the
     /// container's on v2, its unified one on a hybrid host.
     pub fn birth_dir_fd(&self) -> Option<std::os::fd::OwnedFd> {

@@ -71,7 +71,11 @@ impl Bus {
             zbus::blocking::connection::Builder::system().map_err(|e| err("system bus", e))?
         };
         let conn = builder.build().map_err(|e| {
-            let bus = if user { "the user bus" } else { "the system bus" };
+            let bus = if user {
+                "the user bus"
+            } else {
+                "the system bus"
+            };
             err(&format!("cannot connect to {bus}"), e)
         })?;
         Ok(Bus { conn })
@@ -111,7 +115,12 @@ impl Bus {
     /// A unit of that name left failed (an OOM-killed container not
     /// deleted through ferry) is reset and the start tried once more.
     pub fn start_unit(&self, unit: &str, props: &[Prop]) -> Result<(), CgroupError> {
-        let body = (unit, "replace", encode(props), Vec::<(&str, Vec<(&str, ZValue)>)>::new());
+        let body = (
+            unit,
+            "replace",
+            encode(props),
+            Vec::<(&str, Vec<(&str, ZValue)>)>::new(),
+        );
         let mut tried_reset = false;
         let job: OwnedObjectPath = loop {
             match self.call(PATH, MANAGER, "StartTransientUnit", &body) {
@@ -161,7 +170,11 @@ impl Bus {
     pub fn active_state(&self, unit: &str) -> Option<String> {
         let path = self.unit_path(unit).ok()?;
         let v = self
-            .property(path.as_str(), "org.freedesktop.systemd1.Unit", "ActiveState")
+            .property(
+                path.as_str(),
+                "org.freedesktop.systemd1.Unit",
+                "ActiveState",
+            )
             .ok()?;
         v.try_into().ok()
     }
@@ -173,7 +186,11 @@ impl Bus {
             .unit_path(unit)
             .map_err(|e| err(&format!("unit {unit}"), e))?;
         let v = self
-            .property(path.as_str(), "org.freedesktop.systemd1.Scope", "ControlGroup")
+            .property(
+                path.as_str(),
+                "org.freedesktop.systemd1.Scope",
+                "ControlGroup",
+            )
             .map_err(|e| err(&format!("the cgroup of unit {unit}"), e))?;
         let cg: String = v
             .try_into()
@@ -189,8 +206,13 @@ impl Bus {
         if props.is_empty() {
             return Ok(());
         }
-        self.call::<_, ()>(PATH, MANAGER, "SetUnitProperties", &(unit, true, encode(props)))
-            .map_err(|e| err(&format!("cannot set the properties of unit {unit}"), e))
+        self.call::<_, ()>(
+            PATH,
+            MANAGER,
+            "SetUnitProperties",
+            &(unit, true, encode(props)),
+        )
+        .map_err(|e| err(&format!("cannot set the properties of unit {unit}"), e))
     }
 
     /// Stop the unit and forget a failed one; a unit that is already gone

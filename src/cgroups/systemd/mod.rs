@@ -117,7 +117,9 @@ impl Scope {
         all.extend(props::resources(&self.res, version)?);
         if let Some(rules) = &self.rules {
             let text = std::fs::read_to_string("/proc/devices").unwrap_or_default();
-            all.extend(props::devices(rules, |k, m| props::device_group(&text, k, m)));
+            all.extend(props::devices(rules, |k, m| {
+                props::device_group(&text, k, m)
+            }));
         }
         all.extend(self.annotations.iter().cloned());
         bus.start_unit(&self.unit.unit, &all)?;
@@ -135,7 +137,10 @@ impl Scope {
         };
         vec![
             p("Slice", Value::Str(self.slice.clone())),
-            p("Description", Value::Str(format!("ferry container {}", self.id))),
+            p(
+                "Description",
+                Value::Str(format!("ferry container {}", self.id)),
+            ),
             p("MemoryAccounting", Value::Bool(true)),
             p("CPUAccounting", Value::Bool(true)),
             p("IOAccounting", Value::Bool(true)),

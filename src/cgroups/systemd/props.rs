@@ -82,13 +82,21 @@ pub fn resources(r: &LinuxResources, version: u32) -> Result<Vec<Prop>, CgroupEr
         if weight != 0 {
             out.push(prop("CPUWeight", Value::U64(weight)));
         }
-        cpu_quota(&mut out, c.quota().unwrap_or(0), c.period().unwrap_or(0), version);
+        cpu_quota(
+            &mut out,
+            c.quota().unwrap_or(0),
+            c.period().unwrap_or(0),
+            version,
+        );
         if version >= 244 {
             if let Some(cpus) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
                 out.push(prop("AllowedCPUs", Value::Bytes(range_to_bits(cpus)?)));
             }
             if let Some(mems) = c.mems().as_deref().filter(|s| !s.is_empty()) {
-                out.push(prop("AllowedMemoryNodes", Value::Bytes(range_to_bits(mems)?)));
+                out.push(prop(
+                    "AllowedMemoryNodes",
+                    Value::Bytes(range_to_bits(mems)?),
+                ));
             }
         }
     }
@@ -119,7 +127,7 @@ fn cpu_quota(out: &mut Vec<Prop>, quota: i64, period: u64, version: u32) {
     if quota > 0 {
         let period = if period == 0 { DEFAULT_PERIOD } else { period };
         per_sec = (quota as u64).saturating_mul(1_000_000) / period;
-        if per_sec % 10_000 != 0 {
+        if !per_sec.is_multiple_of(10_000) {
             per_sec = (per_sec / 10_000 + 1) * 10_000;
         }
     }
@@ -178,7 +186,12 @@ fn unified(
 pub fn range_to_bits(list: &str) -> Result<Vec<u8>, CgroupError> {
     let bad = || CgroupError::invalid("cpuset", list, "expected a list like 0-3,5");
     let mut bits: Vec<u8> = Vec::new();
-    for part in list.trim().split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for part in list
+        .trim()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
         let (lo, hi) = match part.split_once('-') {
             Some((a, b)) => (a.trim(), b.trim()),
             None => (part, part),
@@ -214,7 +227,10 @@ pub fn devices(rules: &[Rule], group: impl Fn(char, u32) -> Option<String>) -> V
             prop("DeviceAllow", Value::Pairs(Vec::new())),
         ];
     }
-    let start = rules.iter().rposition(|r| r.kind == 'a').map_or(0, |i| i + 1);
+    let start = rules
+        .iter()
+        .rposition(|r| r.kind == 'a')
+        .map_or(0, |i| i + 1);
     let tail = &rules[start..];
     let mut allow = Vec::new();
     for (i, r) in tail.iter().enumerate() {
@@ -385,7 +401,13 @@ mod tests {
         let p = resources(&res(serde_json::json!({"memory": {"limit": -1}})), 252).unwrap();
         assert_eq!(find(&p, "MemoryMax"), Some(&Value::U64(INFINITY)));
         assert_eq!(find(&p, "MemorySwapMax"), Some(&Value::U64(INFINITY)));
-        assert!(resources(&res(serde_json::json!({"memory": {"limit": 100, "swap": 50}})), 252).is_err());
+        assert!(
+            resources(
+                &res(serde_json::json!({"memory": {"limit": 100, "swap": 50}})),
+                252
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -398,7 +420,10 @@ mod tests {
         assert_eq!(find(&p, "CPUWeight"), Some(&Value::U64(100)));
         assert_eq!(find(&p, "CPUQuotaPeriodUSec"), Some(&Value::U64(100_000)));
         assert_eq!(find(&p, "CPUQuotaPerSecUSec"), Some(&Value::U64(500_000)));
-        assert_eq!(find(&p, "AllowedCPUs"), Some(&Value::Bytes(vec![0b111, 0b10])));
+        assert_eq!(
+            find(&p, "AllowedCPUs"),
+            Some(&Value::Bytes(vec![0b111, 0b10]))
+        );
         assert_eq!(find(&p, "AllowedMemoryNodes"), Some(&Value::Bytes(vec![1])));
         // A fraction of a percent is rounded up; no period: runc's default.
         let p = resources(&res(serde_json::json!({"cpu": {"quota": 12345}})), 252).unwrap();
@@ -500,9 +525,15 @@ mod tests {
         .collect();
         let p = annotations(&a).unwrap();
         assert_eq!(p.len(), 4);
-        assert_eq!(find(&p, "CollectMode"), Some(&Value::Str("inactive-or-failed".into())));
+        assert_eq!(
+            find(&p, "CollectMode"),
+            Some(&Value::Str("inactive-or-failed".into()))
+        );
         assert_eq!(find(&p, "TimeoutStopUSec"), Some(&Value::U64(3_000_000)));
-        assert_eq!(find(&p, "CPUSchedulingResetOnFork"), Some(&Value::Bool(true)));
+        assert_eq!(
+            find(&p, "CPUSchedulingResetOnFork"),
+            Some(&Value::Bool(true))
+        );
         assert_eq!(find(&p, "Nice"), Some(&Value::I32(5)));
         for (k, v) in [
             ("org.systemd.property.", "1"),

@@ -30,13 +30,13 @@ cycle() {
     [ "$drv" = systemd ] && path=system.slice:bench:$id
     jq --arg p "$path" '.linux.cgroupsPath = $p' $b/config.json >$b/c.json && mv $b/c.json $b/config.json
     t0=$(now_us)
-    "${BIN[$rt]}" --root $W/root-$rt "${flag[@]}" create --bundle $b $id >/dev/null 2>&1 &&
-        "${BIN[$rt]}" --root $W/root-$rt "${flag[@]}" start $id >/dev/null 2>&1 || { echo fail; return; }
+    "${BIN[$rt]}" --root $W/root-$rt "${flag[@]}" create --bundle $b $id >/dev/null 2>$W/err &&
+        "${BIN[$rt]}" --root $W/root-$rt "${flag[@]}" start $id >/dev/null 2>>$W/err || { echo fail; return; }
     for _ in $(seq 1 200); do
         "${BIN[$rt]}" --root $W/root-$rt state $id 2>/dev/null | grep -q '"stopped"' && break
         sleep 0.01
     done
-    "${BIN[$rt]}" --root $W/root-$rt "${flag[@]}" delete $id >/dev/null 2>&1 || { echo fail; return; }
+    "${BIN[$rt]}" --root $W/root-$rt "${flag[@]}" delete $id >/dev/null 2>>$W/err || { echo fail; return; }
     t1=$(now_us)
     echo $((t1 - t0))
 }
@@ -50,7 +50,7 @@ for i in $(seq 1 "$N"); do
         [ $((i % 2)) = 0 ] && order="crun runc ferry"
         for rt in $order; do
             us=$(cycle $rt $drv $i-$rt)
-            [ "$us" = fail ] && { echo "INFO $rt $drv cycle $i failed"; continue; }
+            [ "$us" = fail ] && { echo "INFO $rt $drv cycle $i failed: $(tail -n 2 $W/err | tr '\n' ' ')"; continue; }
             [ "$i" -le 1 ] && continue # warm-up
             SUM[$rt-$drv]=$((SUM[$rt-$drv] + us))
             CNT[$rt-$drv]=$((CNT[$rt-$drv] + 1))

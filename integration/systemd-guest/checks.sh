@@ -104,6 +104,13 @@ has "oom: the kernel killed it in the scope's memcg" "$(dmesg | grep oom-kill | 
 eq "oom: unit gone (failed unit reset)" "$(systemctl list-units --all --no-legend ferry-oom.scope | wc -l)" 0
 ferry --systemd-cgroup run --bundle $W/b3 oom >/dev/null 2>&1
 eq "oom: the same name works again" "$?" 137
+# A unit name that is taken is refused, and the failed create leaves the
+# other container's scope alone.
+mkbundle $W/b8 '["sleep","600"]' '{}' 'system.slice:ferry:taken'
+ferry --systemd-cgroup run -d --bundle $W/b8 taken1 >$W/taken1.out 2>&1
+has "a taken unit name is refused" "$(ferry --systemd-cgroup run --bundle $W/b8 taken2 2>&1)" "cannot start unit ferry-taken.scope"
+eq "the other container's scope is left running" "$(systemctl is-active ferry-taken.scope)" active
+ferry delete -f taken1 >/dev/null 2>&1
 # Errors leave nothing behind.
 mkbundle $W/b4 '["true"]' '{}' 'a/b:c:d'
 has "invalid slice refused" "$(ferry --systemd-cgroup run --bundle $W/b4 bad1 2>&1)" "invalid cgroupsPath"

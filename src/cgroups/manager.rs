@@ -40,13 +40,14 @@ pub struct Planned<'a> {
 }
 
 impl Planned<'_> {
-    /// The record [`Planned::make`] will produce (with the systemd driver:
-    /// the unit, its directory known once it is started).
+    /// The record [`Planned::make`] will produce. With the systemd driver
+    /// the unit is recorded only once ferry has started it
+    /// ([`Manager::state`]): a unit of that name that already exists is
+    /// someone else's, and removing a failed `create` must not stop it.
     pub fn record(&self) -> CgroupState {
         match &self.scope {
-            Some(s) => CgroupState {
+            Some(_) => CgroupState {
                 v2: true,
-                systemd: Some(s.unit.clone()),
                 ..CgroupState::default()
             },
             None => planned(&self.layout, &self.path),
@@ -61,7 +62,6 @@ impl Planned<'_> {
             return Ok(Some(Manager {
                 state: CgroupState {
                     v2: true,
-                    systemd: Some(scope.unit.clone()),
                     ..CgroupState::default()
                 },
                 join_fds: Vec::new(),
@@ -307,12 +307,16 @@ impl Manager {
     }
 
     /// The cgroup's record for state.json (with the systemd driver, the
-    /// scope's directory once it is started: it is then ferry's to remove).
+    /// unit and its directory once ferry started it: they are then ferry's
+    /// to remove).
     pub fn state(&self) -> CgroupState {
         let mut st = self.state.clone();
-        if let Some(dir) = self.scope.as_ref().and_then(Scope::dir) {
+        if let Some(scope) = &self.scope
+            && let Some(dir) = scope.dir()
+        {
             st.paths.insert(String::new(), dir.clone());
             st.created.push(dir.clone());
+            st.systemd = Some(scope.unit.clone());
         }
         st
     }

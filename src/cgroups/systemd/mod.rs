@@ -123,8 +123,15 @@ impl Scope {
         }
         all.extend(self.annotations.iter().cloned());
         bus.start_unit(&self.unit.unit, &all)?;
-        let cg = bus.control_group(&self.unit.unit)?;
-        let dir = self.mount.join(cg.trim_start_matches('/'));
+        // Ours from here: a failure below stops it again.
+        let cg = bus.control_group(&self.unit.unit);
+        let dir = match cg {
+            Ok(cg) => self.mount.join(cg.trim_start_matches('/')),
+            Err(e) => {
+                let _ = bus.stop_unit(&self.unit.unit);
+                return Err(e);
+            }
+        };
         let _ = self.dir.set(dir.clone());
         v2::apply(&dir, &self.res, self.rules.as_deref())
     }

@@ -15,7 +15,8 @@ now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
 declare -A BIN=([ferry]=/usr/local/bin/ferry [runc]=/usr/bin/runc [crun]=/usr/bin/crun)
 mkbundle() {
     mkdir -p $W/$1
-    (cd $W/$1 && runc spec && ln -s $W/rootfs rootfs)
+    # runc refuses a symlinked rootfs: a copy per bundle.
+    (cd $W/$1 && runc spec && cp -a $W/rootfs rootfs)
     jq --arg p "$2" '.process.args = ["/bin/true"] | .process.terminal = false | .linux.cgroupsPath = $p' \
         $W/$1/config.json >$W/$1/c.json && mv $W/$1/c.json $W/$1/config.json
 }

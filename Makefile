@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 export PATH := $(HOME)/.cargo/bin:/root/.cargo/bin:$(PATH)
 
-.PHONY: all build deps demo test test-cgroup-v2 stress fuzz bench lint clean
+.PHONY: all build deps demo test test-cgroup-v2 test-systemd stress fuzz bench lint clean
 
 all: build
 
@@ -26,6 +26,7 @@ test:
 	FERRY_NO_SKIP=1 cargo test --profile fasttest -- --test-threads=2
 	if [ -f integration/run.sh ]; then bash integration/run.sh; fi
 	bash integration/cgroup-v2.sh
+	bash integration/systemd.sh
 
 # ferry's cgroup checks on a pure cgroup v2 kernel, in qemu (about a minute).
 test-cgroup-v2:
@@ -69,6 +70,7 @@ bench:
 	bash bench/unpack.sh
 	bash bench/run.sh
 	bash bench/registry.sh
+	bash bench/systemd.sh
 
 lint:
 	cargo fmt --check
@@ -77,3 +79,11 @@ lint:
 clean:
 	cargo clean
 	rm -rf demo/
+
+# ferry on a systemd host (Debian 12 guest, systemd as PID 1, cgroup v2):
+# the systemd cgroup driver, rootless through the user manager, containerd's
+# CRI with SystemdCgroup = true, rootless podman (about 5 minutes; the guest
+# image is built once, 3 to 6 minutes, and cached under /var/tmp).
+test-systemd:
+	cargo build --release
+	bash integration/systemd.sh

@@ -15,6 +15,8 @@ TEST_UID=1500
 # gcc and libc6-dev build the static attack and probe programs of the tests
 # (cc -static) and the exec trampoline (build.rs).
 PACKAGES=(busybox-static gcc libc6-dev uidmap runc crun hyperfine strace jq util-linux golang-github-containers-common umoci bc skopeo docker-registry apache2-utils openssl ca-certificates passt)
+# mmdebstrap and qemu build and boot the systemd guest of integration/systemd.sh.
+PACKAGES+=(mmdebstrap qemu-system-x86 e2fsprogs)
 
 log() { echo "deps: $*" >&2; }
 

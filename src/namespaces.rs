@@ -166,6 +166,44 @@ impl Namespaces {
     }
 }
 
+/// The caller's own pid and time namespaces, opened before it enters
+/// others for its children (`Namespaces::enter` of the parent's joins, or
+/// a time namespace unshared for the offsets), to return to after the
+/// clone: while a process's namespace for children differs from its own,
+/// the kernel refuses it new threads (`CLONE_THREAD`), and the systemd
+/// cgroup driver's D-Bus connection starts some.
+pub struct OwnForChildren(Vec<(File, CloneFlags, &'static str)>);
+
+impl OwnForChildren {
+    /// Open the caller's namespaces of the kinds in `flags` (pid, time).
+    pub fn open(flags: CloneFlags) -> Result<OwnForChildren, NamespaceError> {
+        let time = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+        let mut own = Vec::new();
+        for (flag, kind) in [(CloneFlags::CLONE_NEWPID, "pid"), (time, "time")] {
+            if !flags.contains(flag) {
+                continue;
+            }
+            let path = PathBuf::from(format!("/proc/self/ns/{kind}"));
+            let file =
+                File::open(&path).map_err(|source| NamespaceError::Open { kind, path, source })?;
+            own.push((file, flag, kind));
+        }
+        Ok(OwnForChildren(own))
+    }
+
+    /// Make them the namespaces of the caller's children again.
+    pub fn restore(&self) -> Result<(), NamespaceError> {
+        for (file, flag, kind) in &self.0 {
+            nix::sched::setns(file, *flag).map_err(|source| NamespaceError::Join {
+                kind,
+                path: format!("/proc/self/ns/{kind}").into(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ use oci_spec::runtime::{LinuxResources, Spec};
 
 use super::layout::{Layout, detect};
 use super::path::{self, CgPath};
+use super::systemd::Scope;
 use super::{CgroupError, CgroupState, devices, fs, v1, v2};
 
 /// How `create` was asked to handle cgroups.
@@ -34,17 +35,40 @@ pub struct Planned<'a> {
     layout: Layout,
     path: CgPath,
     rootless: bool,
+    /// The systemd driver's scope, made once the init exists.
+    scope: Option<Scope>,
 }
 
 impl Planned<'_> {
-    /// The record [`Planned::make`] will produce.
+    /// The record [`Planned::make`] will produce. With the systemd driver
+    /// the unit is recorded only once ferry has started it
+    /// ([`Manager::state`]): a unit of that name that already exists is
+    /// someone else's, and removing a failed `create` must not stop it.
     pub fn record(&self) -> CgroupState {
-        planned(&self.layout, &self.path)
+        match &self.scope {
+            Some(_) => CgroupState {
+                v2: true,
+                ..CgroupState::default()
+            },
+            None => planned(&self.layout, &self.path),
+        }
     }
 
     /// Create the cgroup and apply its resources (rootless: `None`, with a
-    /// warning, when that fails).
+    /// warning, when that fails). The systemd driver makes nothing yet:
+    /// [`Manager::apply`] starts the scope with the init in it.
     pub fn make(self) -> Result<Option<Manager>, CgroupError> {
+        if let Some(scope) = self.scope {
+            return Ok(Some(Manager {
+                state: CgroupState {
+                    v2: true,
+                    ..CgroupState::default()
+                },
+                join_fds: Vec::new(),
+                armed: true,
+                scope: Some(scope),
+            }));
+        }
         let empty = LinuxResources::default();
         let res = self.res.unwrap_or(&empty);
         let made = Manager::make(res, &self.layout, &self.path, self.rootless);
@@ -65,6 +89,8 @@ pub struct Manager {
     /// v1 `tasks` files the init writes "0" to.
     join_fds: Vec<std::fs::File>,
     armed: bool,
+    /// The systemd driver's scope (`state` gets its directory once started).
+    scope: Option<Scope>,
 }
 
 /// Whether `r` asks for any limit (device rules alone do not count).
@@ -85,8 +111,8 @@ impl Manager {
     /// without a delegated v2 subtree; a warning says so if limits were
     /// asked for).
     pub fn plan<'a>(spec: &'a Spec, o: &Options) -> Result<Option<Planned<'a>>, CgroupError> {
-        if o.systemd && !Path::new("/run/systemd/system").exists() {
-            return Err(CgroupError::SystemdNotRunning);
+        if o.systemd {
+            return Self::plan_systemd(spec, o).map(Some);
         }
         let linux = spec.linux().as_ref();
         let empty = LinuxResources::default();
@@ -127,7 +153,40 @@ impl Manager {
             layout,
             path,
             rootless: o.rootless,
+            scope: None,
         }))
+    }
+
+    /// The systemd driver: a scope on a cgroup v2 host run by systemd.
+    fn plan_systemd<'a>(spec: &'a Spec, o: &Options) -> Result<Planned<'a>, CgroupError> {
+        if !Path::new("/run/systemd/system").exists() {
+            return Err(CgroupError::SystemdNotRunning);
+        }
+        let Some(layout @ Layout::V2(_)) = detect() else {
+            return Err(CgroupError::Unsupported(
+                "the systemd cgroup driver".into(),
+                "v1",
+            ));
+        };
+        let Layout::V2(h) = &layout else {
+            unreachable!("matched above")
+        };
+        let linux = spec.linux().as_ref();
+        let cg_path = linux
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (slice, unit) = path::systemd_unit(&cg_path, o.id, o.rootless)?;
+        let scope = Scope::plan(spec, o.id, slice, unit, o.rootless, &h.mount_point)?;
+        let path = path::resolve(&cg_path, o.id, true, o.rootless)?
+            .unwrap_or_else(|| path::CgPath::Absolute(String::new()));
+        Ok(Planned {
+            res: linux.and_then(|l| l.resources().as_ref()),
+            layout,
+            path,
+            rootless: o.rootless,
+            scope: Some(scope),
+        })
     }
 
     fn make(
@@ -140,6 +199,7 @@ impl Manager {
             state: CgroupState::default(),
             join_fds: Vec::new(),
             armed: true,
+            scope: None,
         };
         let rules = if rootless {
             None
@@ -200,17 +260,30 @@ impl Manager {
     }
 
     /// Parent side, before GO, for an init not born in its cgroup: on v2
-    /// (or in the unified hierarchy of a hybrid host), move it in by pid.
+    /// (or in the unified hierarchy of a hybrid host), move it in by pid;
+    /// with the systemd driver, have systemd make the scope around it.
     pub fn apply(&self, pid: Pid) -> Result<(), CgroupError> {
+        if let Some(scope) = &self.scope {
+            return scope.start(pid);
+        }
         if let Some(dir) = self.state.paths.get("") {
             fs::write(dir, "cgroup.procs", pid.to_string())?;
         }
         Ok(())
     }
 
+    /// Whether [`Manager::apply`] talks to systemd over D-Bus (which starts
+    /// threads in the calling process).
+    pub fn uses_dbus(&self) -> bool {
+        self.scope.is_some()
+    }
+
     /// The cgroup2 directory the init is born in (`CLONE_INTO_CGROUP`): the
     /// container's on v2, its unified one on a hybrid host.
     pub fn birth_dir_fd(&self) -> Option<std::os::fd::OwnedFd> {
+        if self.scope.is_some() {
+            return None;
+        }
         self.state.unified_dir_fd()
     }
 
@@ -233,14 +306,25 @@ impl Manager {
         Ok(())
     }
 
-    pub fn state(&self) -> &CgroupState {
-        &self.state
+    /// The cgroup's record for state.json (with the systemd driver, the
+    /// unit and its directory once ferry started it: they are then ferry's
+    /// to remove).
+    pub fn state(&self) -> CgroupState {
+        let mut st = self.state.clone();
+        if let Some(scope) = &self.scope
+            && let Some(dir) = scope.dir()
+        {
+            st.paths.insert(String::new(), dir.clone());
+            st.created.push(dir.clone());
+            st.systemd = Some(scope.unit.clone());
+        }
+        st
     }
 
     /// Keep the cgroup (the container exists now); its record for state.json.
     pub fn keep(mut self) -> CgroupState {
         self.armed = false;
-        std::mem::take(&mut self.state)
+        self.state()
     }
 }
 
@@ -293,7 +377,7 @@ impl Drop for Manager {
     fn drop(&mut self) {
         self.join_fds.clear();
         if self.armed
-            && let Err(e) = self.state.discard()
+            && let Err(e) = self.state().discard()
         {
             log::warn!("cannot remove the cgroup of a failed container: {e}");
         }
@@ -307,6 +391,9 @@ impl Drop for Manager {
 pub fn update(state: &CgroupState, r: &LinuxResources) -> Result<(), CgroupError> {
     if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
         log::debug!("update: linux.resources.devices is not applied to a running container");
+    }
+    if let Some(unit) = &state.systemd {
+        super::systemd::update(unit, r)?;
     }
     if state.v2 {
         let dir = state.dir("").ok_or(CgroupError::NoCgroup)?;

@@ -12,7 +12,9 @@
 //! * [`Manager`] creates the directories, applies `linux.resources` through
 //!   [`v1`] or [`v2`], and puts the init in them before it runs anything;
 //! * [`CgroupState`] is what `state.json` keeps to find the cgroup again
-//!   for `delete`, `kill --all`, `ps`, `pause`, `update` and `events`.
+//!   for `delete`, `kill --all`, `ps`, `pause`, `update` and `events`;
+//! * [`systemd`] is the systemd driver (`--systemd-cgroup`): a transient
+//!   scope made over D-Bus (zbus) instead of directories made by ferry.
 
 mod bpf;
 mod convert;
@@ -24,6 +26,7 @@ pub mod oom;
 mod path;
 mod record;
 pub mod stats;
+mod systemd;
 mod v1;
 mod v2;
 
@@ -77,6 +80,8 @@ pub enum CgroupError {
     Timeout(&'static str),
     #[error("device cgroup program: {0}")]
     Bpf(String),
+    #[error("systemd: {0}")]
+    Systemd(String),
 }
 
 impl CgroupError {

@@ -54,13 +54,31 @@ pub fn resolve(
 /// `slice:prefix:name` as the systemd driver lays it out in the cgroup
 /// tree: `/a.slice/a-b.slice/prefix-name.scope`.
 fn systemd_path(cgroups_path: &str, id: &str, rootless: bool) -> Result<CgPath, CgroupError> {
+    let (slice, unit) = systemd_unit(cgroups_path, id, rootless)?;
+    let mut path = expand_slice(&slice).ok_or_else(|| CgroupError::InvalidPath {
+        path: cgroups_path.into(),
+        reason: "invalid slice name",
+    })?;
+    path.push('/');
+    path.push_str(&unit);
+    Ok(CgPath::Absolute(path))
+}
+
+/// The slice and the unit name of `slice:prefix:name`, with runc's
+/// defaults: an empty path is `ferry-ID.scope`, an empty slice
+/// `system.slice` (`user.slice` rootless).
+pub fn systemd_unit(
+    cgroups_path: &str,
+    id: &str,
+    rootless: bool,
+) -> Result<(String, String), CgroupError> {
+    let default_slice = if rootless {
+        "user.slice"
+    } else {
+        "system.slice"
+    };
     let (slice, prefix, name) = if cgroups_path.is_empty() {
-        let slice = if rootless {
-            "user.slice"
-        } else {
-            "system.slice"
-        };
-        (slice, "ferry", id)
+        (default_slice, "ferry", id)
     } else {
         let parts: Vec<&str> = cgroups_path.split(':').collect();
         let [slice, prefix, name] = parts[..] else {
@@ -78,8 +96,14 @@ fn systemd_path(cgroups_path: &str, id: &str, rootless: bool) -> Result<CgPath, 
     if [slice, prefix, name].iter().any(|p| p.contains('/')) {
         return Err(bad("slice, prefix and name may not contain '/'"));
     }
-    let mut path = expand_slice(if slice.is_empty() { "-.slice" } else { slice })
-        .ok_or_else(|| bad("invalid slice name"))?;
+    let slice = if slice.is_empty() {
+        default_slice
+    } else {
+        slice
+    };
+    if expand_slice(slice).is_none() {
+        return Err(bad("invalid slice name"));
+    }
     if name.is_empty() {
         return Err(bad("empty unit name"));
     }
@@ -88,9 +112,7 @@ fn systemd_path(cgroups_path: &str, id: &str, rootless: bool) -> Result<CgPath, 
     } else {
         format!("{prefix}-{name}.scope")
     };
-    path.push('/');
-    path.push_str(&unit);
-    Ok(CgPath::Absolute(path))
+    Ok((slice.to_string(), unit))
 }
 
 /// `a-b-c.slice` → `/a.slice/a-b.slice/a-b-c.slice` (`-.slice` is the root).
@@ -180,7 +202,15 @@ mod tests {
         );
         assert_eq!(
             resolve(":p:n", "x", true, false).unwrap(),
+            Some(CgPath::Absolute("/system.slice/p-n.scope".into()))
+        );
+        assert_eq!(
+            resolve("-.slice:p:n", "x", true, false).unwrap(),
             Some(CgPath::Absolute("/p-n.scope".into()))
+        );
+        assert_eq!(
+            systemd_unit("", "id1", true).unwrap(),
+            ("user.slice".to_string(), "ferry-id1.scope".to_string())
         );
         assert!(resolve("/a/b", "x", true, false).is_err());
         assert!(resolve("bad-.slice:p:n", "x", true, false).is_err());

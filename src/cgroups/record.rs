@@ -9,6 +9,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
+use super::systemd::SystemdUnit;
 use super::{CgroupError, fs};
 
 /// A container's cgroup, as recorded in its state.
@@ -24,6 +25,9 @@ pub struct CgroupState {
     /// them (a parent only once it is empty).
     #[serde(default)]
     pub created: Vec<PathBuf>,
+    /// The systemd driver's unit (`--systemd-cgroup`): `delete` stops it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<SystemdUnit>,
 }
 
 impl CgroupState {
@@ -131,6 +135,13 @@ impl CgroupState {
         }
         for dir in self.created.iter().rev() {
             let _ = std::fs::remove_dir(dir);
+        }
+        // Once its processes are gone: a failed unit (an OOM kill) would
+        // otherwise keep its name taken.
+        if let Some(unit) = &self.systemd
+            && let Err(e) = super::systemd::stop(unit)
+        {
+            log::warn!("{e}");
         }
         first_err.map_or(Ok(()), Err)
     }

@@ -23,8 +23,8 @@ pub fn document() -> Value {
             "cgroup": {
                 "v1": true,
                 "v2": true,
-                "systemd": false,
-                "systemdUser": false,
+                "systemd": true,
+                "systemdUser": true,
                 "rdma": true
             },
             "seccomp": {

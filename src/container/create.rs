@@ -167,7 +167,7 @@ fn create(store: &StateStore, bundle: Bundle, o: CreateOptions) -> Result<State,
         }
         None => None,
     };
-    state.cgroup = cgroup.as_ref().map(|c| c.state().clone());
+    state.cgroup = cgroup.as_ref().map(crate::cgroups::Manager::state);
     let plan = InitPlan {
         id: o.id,
         spec: &spec,
@@ -206,6 +206,8 @@ fn create(store: &StateStore, bundle: Bundle, o: CreateOptions) -> Result<State,
     let (_, start_time) = process_start_time(pid.as_raw()).ok_or(ContainerError::InitGone)?;
     state.pid = pid.as_raw();
     state.start_time = start_time;
+    // The systemd driver's scope exists (and has a directory) only now.
+    state.cgroup = cgroup.as_ref().map(crate::cgroups::Manager::state);
     state.creating = false;
     dir.save(&state)?;
     if let Some(pid_file) = o.pid_file {

@@ -184,6 +184,7 @@ fn sub_cgroup(
         v2: cg.v2,
         paths,
         created: Vec::new(),
+        systemd: None,
     }))
 }
 
@@ -287,6 +288,7 @@ mod tests {
                 ("pids".into(), pids.clone()),
             ]),
             created: vec![cpu.clone()],
+            systemd: None,
         };
         let got = sub_cgroup(Some(&cg), &args(&["cpuacct:s"]))
             .unwrap()

@@ -149,6 +149,21 @@ pub fn clone_init<'p, 'a>(plan: &'p InitPlan<'a>) -> Result<Cloned<'p, 'a>, Proc
             .new_user()
             .then_some((&uid_maps[..], &gid_maps[..])),
     )?;
+    // The systemd cgroup driver connects to D-Bus after the clone, which
+    // starts threads: the parent returns to its own pid and time
+    // namespaces for children first (only then, to keep the clone fast).
+    let own = match plan.cgroup.filter(|c| c.uses_dbus()) {
+        Some(_) => {
+            let mut flags = nix::sched::CloneFlags::from_bits_retain(
+                plan.namespaces.clone_flags.bits() & libc::CLONE_NEWTIME,
+            );
+            for j in &plan.namespaces.parent_joins {
+                flags |= j.flag;
+            }
+            Some(crate::namespaces::OwnForChildren::open(flags)?)
+        }
+        None => None,
+    };
     Namespaces::enter(&plan.namespaces.parent_joins)?;
 
     let mut flags = plan.namespaces.clone_flags.bits() as u64;
@@ -171,6 +186,9 @@ pub fn clone_init<'p, 'a>(plan: &'p InitPlan<'a>) -> Result<Cloned<'p, 'a>, Proc
         }
         init::run(plan, sock, idmapped)
     })?;
+    if let Some(own) = &own {
+        own.restore()?;
+    }
     Ok(Cloned {
         plan,
         child: Some(child),

@@ -28,6 +28,7 @@ mod flatten;
 pub mod history;
 mod http;
 pub mod import;
+pub mod pack;
 pub mod registry;
 mod source;
 pub mod store;

@@ -3,3 +3,4 @@
 //! `ast` is the parsed Dockerfile.
 
 pub mod ast;
+pub mod dockerfile;

@@ -5,13 +5,26 @@
 //! substitutes in.
 
 /// A whole Dockerfile.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dockerfile {
+    /// The escape character (`\\`, or `` ` `` after `# escape=``): what
+    /// `subst` needs to read the words below.
+    pub escape: char,
     /// `ARG`s before the first `FROM`: usable in `FROM` lines, and in a
     /// stage once re-declared there by a bare `ARG NAME`.
     pub global_args: Vec<ArgDecl>,
     /// Stages in file order.
     pub stages: Vec<Stage>,
+}
+
+impl Default for Dockerfile {
+    fn default() -> Self {
+        Dockerfile {
+            escape: '\\',
+            global_args: Vec::new(),
+            stages: Vec::new(),
+        }
+    }
 }
 
 /// One `FROM` and the instructions up to the next `FROM`.

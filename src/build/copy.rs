@@ -61,10 +61,10 @@ pub fn copy(
 ) -> Result<bool, BuildError> {
     let vars = st.vars();
     let x = |w: &str| vars::expand(w, &vars);
-    let sources: Vec<String> = c.sources.iter().map(|s| x(s)).collect();
-    let dest_word = x(&c.dest);
-    let chown = c.chown.as_deref().map(x);
-    let chmod = match c.chmod.as_deref().map(x) {
+    let sources: Vec<String> = c.sources.iter().map(|s| x(s)).collect::<Result<_, _>>()?;
+    let dest_word = x(&c.dest)?;
+    let chown = c.chown.as_deref().map(x).transpose()?;
+    let chmod = match c.chmod.as_deref().map(x).transpose()? {
         Some(m) => Some(
             u32::from_str_radix(&m, 8)
                 .ok()
@@ -88,7 +88,7 @@ pub fn copy(
                 .find(|h| h.name == name)
                 .ok_or_else(|| err(format!("no heredoc {name}")))?;
             let content = if h.expand {
-                x(&h.content)
+                x(&h.content)?
             } else {
                 h.content.clone()
             };
@@ -215,7 +215,7 @@ fn origin(b: &Builder, st: &Stage, c: &ast::Copy) -> Result<Origin, BuildError> 
         let ignore = super::context::Ignore::load(&ctx)?;
         return Ok(Origin::Context(ctx, ignore));
     };
-    let from = vars::expand(from, &st.vars());
+    let from = vars::expand(from, &st.vars())?;
     if let Some(j) = b.stage_index(&from, st.index) {
         let s = b
             .stage_done(j)

@@ -10,15 +10,23 @@
 //! `layers/`). Every layer step is looked up in the cache first (`cache`).
 //! At the end the image record is saved and `report` warns about deleted
 //! and secret-looking files.
+//!
+//! The Dockerfile side: `dockerfile` parses, `subst` is Docker's `$VAR`
+//! substitution, `ignore` is `.dockerignore` and the context walk,
+//! `secrets` spots files that look like secrets.
 
 pub mod ast;
 mod cache;
 mod commit;
 mod context;
 mod copy;
+pub mod dockerfile;
+pub mod ignore;
 mod merged;
+pub mod secrets;
 mod stage;
 mod step_run;
+pub mod subst;
 mod vars;
 
 use std::collections::BTreeMap;
@@ -122,8 +130,7 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Built, BuildError> {
 
 /// The parser's entry point (another file's: `dockerfile.rs`).
 fn parse_dockerfile(text: &str, file: &Path) -> Result<ast::Dockerfile, BuildError> {
-    let _ = (text, file);
-    Err(BuildError::plan("the Dockerfile parser is not merged yet"))
+    Ok(dockerfile::parse(text, &file.display().to_string())?)
 }
 
 /// Build an already parsed Dockerfile.

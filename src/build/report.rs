@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::secrets::{looks_like_secret, read_head};
 use super::stage::Stage;
 use crate::image::{ImageRecord, Store, history};
 
@@ -45,26 +46,6 @@ pub fn warn_about_files(store: &Store, rec: &ImageRecord, st: &Stage) {
     }
 }
 
-/// File names that usually hold secrets.
-fn secret_name(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    n == ".env"
-        || n.starts_with(".env.")
-        || n == ".npmrc"
-        || n == ".netrc"
-        || n == ".pypirc"
-        || n == ".git-credentials"
-        || n.starts_with("id_rsa")
-        || n.starts_with("id_ed25519")
-        || n.starts_with("id_ecdsa")
-        || n.starts_with("id_dsa")
-        || n.ends_with(".pem")
-        || n.ends_with(".key")
-        || n.ends_with(".p12")
-        || n.ends_with(".pfx")
-        || n == "credentials"
-}
-
 fn scan(root: &Path, rel: &Path, out: &mut Vec<String>) {
     let Ok(rd) = std::fs::read_dir(root.join(rel)) else {
         return;
@@ -74,8 +55,12 @@ fn scan(root: &Path, rel: &Path, out: &mut Vec<String>) {
         let Ok(m) = e.metadata() else { continue };
         if m.is_dir() {
             scan(root, &r, out);
-        } else if m.is_file() && secret_name(&e.file_name().to_string_lossy()) {
-            out.push(r.display().to_string());
+        } else if m.is_file() {
+            let rel = r.display().to_string();
+            let abs = e.path();
+            if let Some(kind) = looks_like_secret(&rel, || read_head(&abs)) {
+                out.push(format!("{rel} ({kind})"));
+            }
         }
     }
 }

@@ -174,11 +174,11 @@ impl<'a> Builder<'a> {
         }
         let mut global = BTreeMap::new();
         for a in &df.global_args {
-            let v = opts
-                .build_args
-                .get(&a.name)
-                .cloned()
-                .or_else(|| a.default.as_ref().map(|d| vars::expand(d, &global)));
+            let v = opts.build_args.get(&a.name).cloned().or_else(|| {
+                a.default
+                    .as_ref()
+                    .and_then(|d| vars::expand(d, &global).ok())
+            });
             if let Some(v) = v {
                 global.insert(a.name.clone(), v);
             }
@@ -221,7 +221,7 @@ impl<'a> Builder<'a> {
                 continue;
             }
             let s = &self.df.stages[i];
-            let base = vars::expand(&s.base, &self.global);
+            let base = vars::expand(&s.base, &self.global).unwrap_or_default();
             if let Some(j) = self.stage_index(&base, i) {
                 todo.push(j);
             }
@@ -295,7 +295,7 @@ impl<'a> Builder<'a> {
     /// The state a stage starts from: its `FROM`.
     fn base(&mut self, i: usize) -> Result<Stage, BuildError> {
         let s = &self.df.stages[i];
-        let base = vars::expand(&s.base, &self.global);
+        let base = vars::expand(&s.base, &self.global)?;
         let mut st = if let Some(j) = self.stage_index(&base, i) {
             self.done[j].clone().expect("stages built in order")
         } else if base == "scratch" {
@@ -355,7 +355,7 @@ impl<'a> Builder<'a> {
                 let mut env = st.env();
                 let mut text = Vec::new();
                 for (k, v) in pairs {
-                    let v = vars::expand(v, &st.vars());
+                    let v = vars::expand(v, &st.vars())?;
                     text.push(format!("{k}={v}"));
                     env.retain(|(e, _)| e != k);
                     env.push((k.clone(), v));
@@ -371,7 +371,7 @@ impl<'a> Builder<'a> {
             Instruction::Label(pairs) => {
                 let mut text = Vec::new();
                 for (k, v) in pairs {
-                    let (k, v) = (x(k), x(v));
+                    let (k, v) = (x(k)?, x(v)?);
                     text.push(format!("{k}={v}"));
                     if !st.cfg()["Labels"].is_object() {
                         st.cfg()["Labels"] = json!({});
@@ -381,20 +381,20 @@ impl<'a> Builder<'a> {
                 st.meta(format!("LABEL {}", text.join(" ")));
             }
             Instruction::Workdir(w) => {
-                let w = x(w);
+                let w = x(w)?;
                 let dir = join_abs(&st.workdir(), &w);
                 st.cfg()["WorkingDir"] = json!(dir);
                 st.meta(format!("WORKDIR {dir}"));
             }
             Instruction::User(u) => {
-                let u = x(u);
+                let u = x(u)?;
                 st.cfg()["User"] = json!(u);
                 st.meta(format!("USER {u}"));
             }
             Instruction::Expose(ports) => {
                 let mut text = Vec::new();
                 for p in ports {
-                    let p = x(p);
+                    let p = x(p)?;
                     let full = if p.contains('/') {
                         p.clone()
                     } else {
@@ -426,7 +426,7 @@ impl<'a> Builder<'a> {
             Instruction::Volume(vols) => {
                 let mut text = Vec::new();
                 for v in vols {
-                    let v = x(v);
+                    let v = x(v)?;
                     if !st.cfg()["Volumes"].is_object() {
                         st.cfg()["Volumes"] = json!({});
                     }
@@ -436,7 +436,7 @@ impl<'a> Builder<'a> {
                 st.meta(format!("VOLUME {}", json!(text)));
             }
             Instruction::StopSignal(s) => {
-                let s = x(s);
+                let s = x(s)?;
                 st.cfg()["StopSignal"] = json!(s);
                 st.meta(format!("STOPSIGNAL {s}"));
             }
@@ -484,7 +484,11 @@ impl<'a> Builder<'a> {
                 .build_args
                 .get(&a.name)
                 .cloned()
-                .or_else(|| a.default.as_ref().map(|d| vars::expand(d, &st.vars())))
+                .or_else(|| {
+                    a.default
+                        .as_ref()
+                        .and_then(|d| vars::expand(d, &st.vars()).ok())
+                })
                 .or_else(|| self.global.get(&a.name).cloned());
             if let Some(v) = v {
                 st.args.insert(a.name.clone(), v);

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::ast::{self, Command, Instruction, Step};
 use super::{BuildError, BuildOptions, cache, copy, step_run, vars};
@@ -38,12 +38,12 @@ pub struct Stage {
 }
 
 impl Stage {
-    /// `config.config`, made an object if it was not.
-    pub fn cfg(&mut self) -> &mut Map<String, Value> {
+    /// `config.config`, made an object if it was not (indexing it inserts).
+    pub fn cfg(&mut self) -> &mut Value {
         if !self.config["config"].is_object() {
             self.config["config"] = json!({});
         }
-        self.config["config"].as_object_mut().expect("object")
+        &mut self.config["config"]
     }
 
     /// The config's `Env` as pairs.
@@ -412,7 +412,7 @@ impl<'a> Builder<'a> {
                 let argv = st.argv(c);
                 st.cfg()["Entrypoint"] = json!(argv);
                 if st.cmd_from_base {
-                    st.cfg().remove("Cmd");
+                    st.cfg().as_object_mut().expect("object").remove("Cmd");
                     st.cmd_from_base = false;
                 }
                 st.meta(format!("ENTRYPOINT {}", json!(argv)));
@@ -450,7 +450,12 @@ impl<'a> Builder<'a> {
                 st.meta(format!("HEALTHCHECK {v}"));
             }
             Instruction::Onbuild(text) => {
-                let list = st.cfg().entry("OnBuild").or_insert_with(|| json!([]));
+                let list = st
+                    .cfg()
+                    .as_object_mut()
+                    .expect("object")
+                    .entry("OnBuild")
+                    .or_insert_with(|| json!([]));
                 if let Some(a) = list.as_array_mut() {
                     a.push(json!(text));
                 }

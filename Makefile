@@ -67,6 +67,7 @@ bench:
 	cargo build --release
 	bash bench/bench.sh
 	bash bench/unpack.sh
+	bash bench/build.sh
 
 lint:
 	cargo fmt --check

@@ -61,15 +61,19 @@ pub fn commit_dir(
     dir: &Path,
     prepare: impl FnOnce(&Path) -> Result<(), String>,
 ) -> Result<LayerRecord, BuildError> {
+    let started = std::time::Instant::now();
     let tar = tmp_path(store, "layer");
     let tar_file = tar.with_extension("tar");
     let d = dir.to_path_buf();
     let tf = tar_file.clone();
-    let packed: Result<Packed, BuildError> = mapped(&tar.with_extension("json"), move || {
-        prepare(&d)?;
-        pack_to_file(&d, &tf).map_err(|e| e.to_string())
-    });
-    let packed = match packed {
+    let packed: Result<(Packed, f64), BuildError> =
+        mapped(&tar.with_extension("json"), move || {
+            prepare(&d)?;
+            let t = std::time::Instant::now();
+            let p = pack_to_file(&d, &tf).map_err(|e| e.to_string())?;
+            Ok((p, t.elapsed().as_secs_f64()))
+        });
+    let (packed, pack_secs) = match packed {
         Ok(p) => p,
         Err(e) => {
             let _ = fs::remove_file(&tar_file);
@@ -92,6 +96,14 @@ pub fn commit_dir(
     } else {
         fs::rename(&tar_file, &blob).map_err(ImageError::io("store the layer tar"))?;
     }
+    println!(
+        "  layer {} ({}, {} entries) committed in {:.3}s (tar written in {:.3}s)",
+        diff.short(),
+        crate::image::history::human(packed.tar_size),
+        packed.report.entries,
+        started.elapsed().as_secs_f64(),
+        pack_secs
+    );
     Ok(LayerRecord {
         digest: diff.clone(),
         diff_id: diff,

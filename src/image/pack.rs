@@ -18,6 +18,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 
 use sha2::{Digest as _, Sha256};
 
@@ -37,53 +38,127 @@ pub struct Packed {
     pub report: Report,
 }
 
-/// A writer that hashes and counts what goes through it.
-struct Hashing<W> {
-    inner: W,
-    hash: Sha256,
+/// The size of the chunks handed from thread to thread.
+const CHUNK: usize = 1 << 20;
+
+/// A full-size buffer and how much of it is used.
+type Chunk = (Vec<u8>, usize);
+
+/// Counts what is written and hands it in chunks to a hashing thread,
+/// which hands them on to a writing thread: reading the tree, hashing and
+/// writing the tar overlap (a commit costs about what `tar -c` does).
+struct Pipe {
     count: u64,
+    chunk: Chunk,
+    tx: Option<SyncSender<Chunk>>,
+    /// Chunks the writer is done with, to reuse.
+    spare: Receiver<Vec<u8>>,
 }
 
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
+impl Pipe {
+    fn send(&mut self) -> io::Result<()> {
+        let next = self.spare.try_recv().unwrap_or_else(|_| vec![0; CHUNK]);
+        let full = std::mem::replace(&mut self.chunk, (next, 0));
+        self.tx
+            .as_ref()
+            .expect("open until the end")
+            .send(full)
+            .map_err(|_| io::Error::other("the layer writer stopped"))
+    }
+
+    /// Copy `len` bytes of `f` in, reading straight into the chunks.
+    fn copy_from(&mut self, f: &mut impl Read, mut len: u64) -> io::Result<u64> {
+        let mut total = 0;
+        while len > 0 {
+            let (buf, used) = &mut self.chunk;
+            let want = (CHUNK - *used).min(usize::try_from(len).unwrap_or(CHUNK));
+            let n = f.read(&mut buf[*used..*used + want])?;
+            if n == 0 {
+                break;
+            }
+            *used += n;
+            len -= n as u64;
+            total += n as u64;
+            self.count += n as u64;
+            if *used == CHUNK {
+                self.send()?;
+            }
+        }
+        Ok(total)
+    }
+}
+
+impl Write for Pipe {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let (buf, used) = &mut self.chunk;
+        let n = (CHUNK - *used).min(data.len());
+        buf[*used..*used + n].copy_from_slice(&data[..n]);
+        *used += n;
         self.count += n as u64;
+        if *used == CHUNK {
+            self.send()?;
+        }
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        if self.chunk.1 == 0 {
+            return Ok(());
+        }
+        self.send()
     }
 }
 
-/// Pack the layer directory `dir` as a tar into `out`.
-pub fn pack(dir: &Path, out: impl Write) -> Result<Packed, ImageError> {
-    let mut p = Packer {
-        out: Hashing {
-            inner: io::BufWriter::with_capacity(256 * 1024, out),
-            hash: Sha256::new(),
-            count: 0,
-        },
-        links: HashMap::new(),
-        report: Report::default(),
-        buf: vec![0; 256 * 1024],
-    };
-    p.dir(dir, b"")?;
-    let w = |e| ImageError::io("write the layer tar")(e);
-    p.out.write_all(&[0u8; 1024]).map_err(w)?;
-    p.out.flush().map_err(w)?;
-    let hex: String = p
-        .out
-        .hash
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok(Packed {
-        diff_id: Digest::from_hex(&hex).expect("sha256 hex"),
-        tar_size: p.out.count,
-        report: p.report,
+/// Pack the layer directory `dir` as a tar into `out` (hashed and written
+/// by two more threads).
+pub fn pack<W: Write + Send>(dir: &Path, mut out: W) -> Result<Packed, ImageError> {
+    let (tx, rx) = sync_channel::<Chunk>(4);
+    let (wtx, wrx) = sync_channel::<Chunk>(4);
+    let (spare_tx, spare_rx) = channel::<Vec<u8>>();
+    std::thread::scope(|s| {
+        let hasher = s.spawn(move || {
+            let mut h = Sha256::new();
+            for c in rx {
+                h.update(&c.0[..c.1]);
+                if wtx.send(c).is_err() {
+                    break;
+                }
+            }
+            h.finalize()
+        });
+        let writer = s.spawn(move || -> io::Result<()> {
+            for (c, used) in wrx {
+                out.write_all(&c[..used])?;
+                let _ = spare_tx.send(c);
+            }
+            out.flush()
+        });
+        let mut p = Packer {
+            out: Pipe {
+                count: 0,
+                chunk: (vec![0; CHUNK], 0),
+                tx: Some(tx),
+                spare: spare_rx,
+            },
+            links: HashMap::new(),
+            report: Report::default(),
+        };
+        let w = |e| ImageError::io("write the layer tar")(e);
+        let res = p.dir(dir, b"").and_then(|()| {
+            p.out.write_all(&[0u8; 1024]).map_err(w)?;
+            p.out.flush().map_err(w)
+        });
+        drop(p.out.tx.take());
+        let hash = hasher.join().expect("the layer hasher does not panic");
+        let written = writer.join().expect("the layer writer does not panic");
+        res?;
+        written.map_err(w)?;
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Packed {
+            diff_id: Digest::from_hex(&hex).expect("sha256 hex"),
+            tar_size: p.out.count,
+            report: p.report,
+        })
     })
 }
 
@@ -93,12 +168,11 @@ pub fn pack_to_file(dir: &Path, path: &Path) -> Result<Packed, ImageError> {
     pack(dir, f)
 }
 
-struct Packer<W: Write> {
-    out: Hashing<io::BufWriter<W>>,
+struct Packer {
+    out: Pipe,
     /// (dev, ino) of files with more than one link -> first tar path.
     links: HashMap<(u64, u64), Vec<u8>>,
     report: Report,
-    buf: Vec<u8>,
 }
 
 /// One tar header's fields.
@@ -115,7 +189,7 @@ struct Header<'a> {
     xattrs: Vec<(String, Vec<u8>)>,
 }
 
-impl<W: Write> Packer<W> {
+impl Packer {
     fn dir(&mut self, abs: &Path, rel: &[u8]) -> Result<(), ImageError> {
         let mut names: Vec<_> = fs::read_dir(abs)
             .map_err(ImageError::io(format!("read {}", show(abs))))?
@@ -216,25 +290,20 @@ impl<W: Write> Packer<W> {
     /// Copy `len` bytes of the regular file `abs` and pad to 512.
     fn data(&mut self, abs: &Path, len: u64) -> Result<(), ImageError> {
         let what = || format!("read {}", show(abs));
-        let f = File::options()
+        let mut f = File::options()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW)
             .open(abs)
             .map_err(ImageError::io(what()))?;
-        let mut left = len;
-        let mut f = f.take(len);
-        while left > 0 {
-            let n = f.read(&mut self.buf).map_err(ImageError::io(what()))?;
-            if n == 0 {
-                return Err(ImageError::format(
-                    show(abs),
-                    "the file shrank while packed",
-                ));
-            }
-            self.out
-                .write_all(&self.buf[..n])
-                .map_err(ImageError::io("write the layer tar"))?;
-            left -= n as u64;
+        let n = self
+            .out
+            .copy_from(&mut f, len)
+            .map_err(ImageError::io(what()))?;
+        if n != len {
+            return Err(ImageError::format(
+                show(abs),
+                "the file shrank while packed",
+            ));
         }
         self.report.size += len;
         self.pad(len)

@@ -217,7 +217,7 @@ fn node_app(rootless: bool) {
         edited.stdout
     );
     assert!(
-        edited.stdout.contains("[7/11] COPY . .\n[8/11] RUN"),
+        !edited.stdout.contains("COPY . . CACHED") && !edited.stdout.contains("build.txt CACHED"),
         "{}",
         edited.stdout
     );
@@ -453,4 +453,40 @@ fn bad_input_is_one_clear_error_and_leaves_nothing() {
     e.build(&["-t", "y"]).ok();
     assert!(t.elapsed().as_secs() < 20, "{:?}", t.elapsed());
     e.assert_nothing_left();
+}
+
+#[test]
+fn warns_about_deleted_and_secret_looking_files() {
+    require_root!();
+    let e = Env::new("leaky", "leaky", false);
+    let r = e.build(&["-t", "leaky"]).ok();
+    let key_warning = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("/root/.ssh/id_rsa") && l.contains("deleted by"))
+        .unwrap_or_else(|| panic!("no deleted-file warning: {}", r.stderr));
+    assert!(
+        key_warning.contains("COPY .ssh/id_rsa /root/.ssh/id_rsa"),
+        "{key_warning}"
+    );
+    assert!(
+        key_warning.contains("RUN /bin/sh -c cat /root/.ssh/id_rsa"),
+        "{key_warning}"
+    );
+    let secret_warning = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("/app/.env") && l.contains("looks like a secret"))
+        .unwrap_or_else(|| panic!("no secret warning: {}", r.stderr));
+    assert!(
+        secret_warning.contains("COPY app.env /app/.env"),
+        "{secret_warning}"
+    );
+    assert!(
+        r.stderr
+            .lines()
+            .any(|l| l.contains("/root/.ssh/id_rsa") && l.contains("looks like a secret")),
+        "{}",
+        r.stderr
+    );
 }

@@ -236,8 +236,14 @@ fn run_in(
         systemd_cgroup: b.opts.systemd_cgroup,
         ..CreateOptions::default()
     };
-    let code = container::run(&containers, Some(dir), options, false, false)
-        .map_err(|e| step_err(e.to_string()))?;
+    // `run` blocks the signals it forwards to the container; the build
+    // takes them back afterwards (a Ctrl-C during a COPY still stops it).
+    let mask = nix::sys::signal::SigSet::thread_get_mask().ok();
+    let res = container::run(&containers, Some(dir), options, false, false);
+    if let Some(m) = mask {
+        let _ = m.thread_set_mask();
+    }
+    let code = res.map_err(|e| step_err(e.to_string()))?;
     if code != 0 {
         return Err(BuildError::RunFailed {
             step: label.to_string(),

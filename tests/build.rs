@@ -179,11 +179,11 @@ fn node_app(rootless: bool) {
     let history = info["config"]["history"].as_array().unwrap();
     assert_eq!(
         history.len(),
-        10,
-        "one entry per instruction after the base"
+        11,
+        "the base layer and one entry per instruction"
     );
     let empty: Vec<bool> = history.iter().map(|h| h["empty_layer"] == true).collect();
-    assert_eq!(empty.iter().filter(|e| !**e).count(), 4);
+    assert_eq!(empty.iter().filter(|e| !**e).count(), 5, "one per layer");
     assert!(
         info["layers"][1]["diff_id"]
             .as_str()

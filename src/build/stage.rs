@@ -626,7 +626,13 @@ fn scratch() -> Stage {
 fn from_image(store: &Store, rec: &ImageRecord) -> Result<Stage, BuildError> {
     let mut config: Value = serde_json::from_slice(&store.read_blob(&rec.config)?)
         .map_err(|e| BuildError::plan(format!("{}: bad image config: {e}", rec.name)))?;
-    let history = config["history"].as_array().cloned().unwrap_or_default();
+    let mut history = config["history"].as_array().cloned().unwrap_or_default();
+    // One non-empty entry per layer (buildah refuses images without): the
+    // layers the base's history does not describe get an entry of their own.
+    let described = history.iter().filter(|h| h["empty_layer"] != true).count();
+    for _ in described..rec.layers.len() {
+        history.insert(0, json!({ "created_by": "" }));
+    }
     let created = config["created"]
         .as_str()
         .map(str::to_string)

@@ -140,6 +140,9 @@ fn steps_cached(out: &str) -> usize {
 fn node_app(rootless: bool) {
     let e = Env::new(if rootless { "node-rl" } else { "node" }, "node", rootless);
     e.edit("debug.log", "ignored by .dockerignore\n");
+    // A private context directory: `COPY . .` copies its contents, not
+    // its mode (WORKDIR /app stays 0755 for the app user).
+    fs::set_permissions(e.ctx(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let out = e.build(&["-t", "demo:1"]).ok();
     assert!(out.stdout.contains("[1/11] FROM bb"), "{}", out.stdout);
     assert!(
@@ -163,6 +166,8 @@ fn node_app(rootless: bool) {
     assert!(files.contains("1 source files"), "{files}");
     let token = e.run("demo:1", &["cat", "/app/install-token"]);
     assert_eq!(token.len(), 32, "{token}");
+    let app = e.run("demo:1", &["ls", "-ld", "/app"]);
+    assert!(app.starts_with("drwxr-xr-x"), "{app}");
 
     let info = e.inspect("demo:1");
     let cfg = &info["config"]["config"];

@@ -122,11 +122,22 @@ pub fn copy(
         let own = owner.or(origin.default_owner());
         match &src {
             Src::Dir(p) => {
+                // The contents are copied; the destination directory keeps
+                // the image's metadata, or is made 0755 (root, or --chown).
+                // (An existing directory's owner is read where the items
+                // are written: rootless, in the mapped namespace.)
+                let (meta_src, mode, default_owner) = match here.lookup(&dest, true) {
+                    Some(Node::Dir(d)) => {
+                        let m = fs::symlink_metadata(&d[0]).map_err(|e| err(e.to_string()))?;
+                        (d[0].clone(), m.mode() & 0o7777, None)
+                    }
+                    _ => (p.clone(), 0o755, Some((0, 0))),
+                };
                 items.push(Item {
                     dest: dest.clone(),
-                    src: src.clone(),
-                    mode,
-                    owner: own,
+                    src: Src::Dir(meta_src),
+                    mode: chmod.unwrap_or(mode),
+                    owner: owner.or(default_owner),
                 });
                 match &dirs {
                     Some(d) => walk_dirs(d, &dest, chmod, own, &mut items),

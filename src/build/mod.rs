@@ -23,6 +23,7 @@ mod copy;
 pub mod dockerfile;
 pub mod ignore;
 mod merged;
+mod meta;
 pub mod secrets;
 mod stage;
 mod step_run;

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use super::ast::{self, Command, Instruction, Step};
-use super::{BuildError, BuildOptions, cache, copy, step_run, vars};
+use super::{BuildError, BuildOptions, cache, copy, meta, step_run, vars};
 use crate::image::store::LayerRecord;
 use crate::image::{Digest, ImageRecord, Store};
 
@@ -113,7 +113,7 @@ impl Stage {
     }
 
     /// A metadata step: its history entry and the next key.
-    fn meta(&mut self, created_by: String) {
+    pub fn meta(&mut self, created_by: String) {
         self.key = cache::key(&self.key, &["meta", &created_by]);
         self.history.push(json!({
             "created": self.created,
@@ -336,136 +336,20 @@ impl<'a> Builder<'a> {
     }
 
     fn step(&mut self, st: &mut Stage, step: &Step, label: &str) -> Result<(), BuildError> {
-        let vars = st.vars();
-        let x = |w: &str| vars::expand(w, &vars);
-        match &step.instruction {
-            Instruction::Run(run) => {
-                let hit = step_run::run(self, st, run, label)?;
-                self.count(hit, label);
+        let hit = match &step.instruction {
+            Instruction::Run(run) => step_run::run(self, st, run, label)?,
+            Instruction::Copy(c) => copy::copy(self, st, c, false, label)?,
+            Instruction::Add(c) => copy::copy(self, st, c, true, label)?,
+            Instruction::Arg(decls) => {
+                self.arg(st, decls);
+                return Ok(());
             }
-            Instruction::Copy(c) => {
-                let hit = copy::copy(self, st, c, false, label)?;
-                self.count(hit, label);
+            other => {
+                meta::apply(st, other)?;
+                return Ok(());
             }
-            Instruction::Add(c) => {
-                let hit = copy::copy(self, st, c, true, label)?;
-                self.count(hit, label);
-            }
-            Instruction::Env(pairs) => {
-                let mut env = st.env();
-                let mut text = Vec::new();
-                for (k, v) in pairs {
-                    let v = vars::expand(v, &st.vars())?;
-                    text.push(format!("{k}={v}"));
-                    env.retain(|(e, _)| e != k);
-                    env.push((k.clone(), v));
-                }
-                st.cfg()["Env"] = json!(
-                    env.iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                );
-                st.meta(format!("ENV {}", text.join(" ")));
-            }
-            Instruction::Arg(decls) => self.arg(st, decls),
-            Instruction::Label(pairs) => {
-                let mut text = Vec::new();
-                for (k, v) in pairs {
-                    let (k, v) = (x(k)?, x(v)?);
-                    text.push(format!("{k}={v}"));
-                    if !st.cfg()["Labels"].is_object() {
-                        st.cfg()["Labels"] = json!({});
-                    }
-                    st.cfg()["Labels"][&k] = json!(v);
-                }
-                st.meta(format!("LABEL {}", text.join(" ")));
-            }
-            Instruction::Workdir(w) => {
-                let w = x(w)?;
-                let dir = join_abs(&st.workdir(), &w);
-                st.cfg()["WorkingDir"] = json!(dir);
-                st.meta(format!("WORKDIR {dir}"));
-            }
-            Instruction::User(u) => {
-                let u = x(u)?;
-                st.cfg()["User"] = json!(u);
-                st.meta(format!("USER {u}"));
-            }
-            Instruction::Expose(ports) => {
-                let mut text = Vec::new();
-                for p in ports {
-                    let p = x(p)?;
-                    let full = if p.contains('/') {
-                        p.clone()
-                    } else {
-                        format!("{p}/tcp")
-                    };
-                    if !st.cfg()["ExposedPorts"].is_object() {
-                        st.cfg()["ExposedPorts"] = json!({});
-                    }
-                    st.cfg()["ExposedPorts"][&full] = json!({});
-                    text.push(p);
-                }
-                st.meta(format!("EXPOSE {}", text.join(" ")));
-            }
-            Instruction::Entrypoint(c) => {
-                let argv = st.argv(c);
-                st.cfg()["Entrypoint"] = json!(argv);
-                if st.cmd_from_base {
-                    st.cfg().as_object_mut().expect("object").remove("Cmd");
-                    st.cmd_from_base = false;
-                }
-                st.meta(format!("ENTRYPOINT {}", json!(argv)));
-            }
-            Instruction::Cmd(c) => {
-                let argv = st.argv(c);
-                st.cfg()["Cmd"] = json!(argv);
-                st.cmd_from_base = false;
-                st.meta(format!("CMD {}", json!(argv)));
-            }
-            Instruction::Volume(vols) => {
-                let mut text = Vec::new();
-                for v in vols {
-                    let v = x(v)?;
-                    if !st.cfg()["Volumes"].is_object() {
-                        st.cfg()["Volumes"] = json!({});
-                    }
-                    st.cfg()["Volumes"][&v] = json!({});
-                    text.push(v);
-                }
-                st.meta(format!("VOLUME {}", json!(text)));
-            }
-            Instruction::StopSignal(s) => {
-                let s = x(s)?;
-                st.cfg()["StopSignal"] = json!(s);
-                st.meta(format!("STOPSIGNAL {s}"));
-            }
-            Instruction::Shell(sh) => {
-                st.cfg()["Shell"] = json!(sh);
-                st.meta(format!("SHELL {}", json!(sh)));
-            }
-            Instruction::Healthcheck(h) => {
-                let v = healthcheck(st, h);
-                st.cfg()["Healthcheck"] = v.clone();
-                st.meta(format!("HEALTHCHECK {v}"));
-            }
-            Instruction::Onbuild(text) => {
-                let list = st
-                    .cfg()
-                    .as_object_mut()
-                    .expect("object")
-                    .entry("OnBuild")
-                    .or_insert_with(|| json!([]));
-                if let Some(a) = list.as_array_mut() {
-                    a.push(json!(text));
-                }
-                st.meta(format!("ONBUILD {text}"));
-            }
-            Instruction::Maintainer(m) => {
-                st.config["author"] = json!(m);
-                st.meta(format!("MAINTAINER {m}"));
-            }
-        }
+        };
+        self.count(hit, label);
         Ok(())
     }
 
@@ -529,46 +413,6 @@ fn step_sources(step: &Step) -> Vec<String> {
             })
             .collect(),
         _ => Vec::new(),
-    }
-}
-
-/// The config's `Healthcheck` object.
-fn healthcheck(st: &Stage, h: &ast::Healthcheck) -> Value {
-    match h {
-        ast::Healthcheck::None => json!({ "Test": ["NONE"] }),
-        ast::Healthcheck::Check {
-            command,
-            interval,
-            timeout,
-            start_period,
-            start_interval,
-            retries,
-        } => {
-            let test = match command {
-                Command::Exec(v) => {
-                    let mut t = vec!["CMD".to_string()];
-                    t.extend(v.iter().cloned());
-                    t
-                }
-                Command::Shell(s) => vec!["CMD-SHELL".into(), s.clone()],
-            };
-            let _ = st;
-            let mut v = json!({ "Test": test });
-            for (k, x) in [
-                ("Interval", interval),
-                ("Timeout", timeout),
-                ("StartPeriod", start_period),
-                ("StartInterval", start_interval),
-            ] {
-                if let Some(x) = x {
-                    v[k] = json!(x);
-                }
-            }
-            if let Some(r) = retries {
-                v["Retries"] = json!(r);
-            }
-            v
-        }
     }
 }
 

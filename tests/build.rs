@@ -495,3 +495,28 @@ fn warns_about_deleted_and_secret_looking_files() {
         r.stderr
     );
 }
+
+fn copy_semantics(rootless: bool) {
+    let e = Env::new(if rootless { "copy-rl" } else { "copy" }, "copy", rootless);
+    e.build(&["-t", "copies"]).ok();
+    let script = "ls /etc/app; echo --; ls -R /srv/data; echo --; \
+                  stat -c '%U:%G %a' /srv/owned.conf; cat /srv/renamed.conf; \
+                  cat /opt/pkg/README; cat /etc/motd; /copied/busybox echo ran";
+    let out = e.run("copies", &["sh", "-c", script]);
+    let want = "a.conf\nb.conf\n--\n/srv/data:\none\nsub\n\n/srv/data/sub:\ntwo\n--\n\
+                nobody:nogroup 640\nb\nfrom the tarball\nwelcome to example\nran\n";
+    assert_eq!(out, want);
+}
+
+#[test]
+fn copy_and_add_follow_docker_semantics() {
+    require_root!();
+    copy_semantics(false);
+}
+
+#[test]
+fn copy_and_add_rootless() {
+    if rootless_ok() {
+        copy_semantics(true);
+    }
+}

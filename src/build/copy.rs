@@ -25,6 +25,7 @@ use super::merged::{Merged, Node};
 use super::stage::{Builder, Stage, join_abs};
 use super::{BuildError, cache, commit, vars};
 use crate::fs::Root;
+use crate::image::store::LayerRecord;
 
 /// Where a source entry comes from.
 #[derive(Debug, Clone)]
@@ -59,144 +60,20 @@ pub fn copy(
     add: bool,
     _label: &str,
 ) -> Result<bool, BuildError> {
-    let vars = st.vars();
-    let x = |w: &str| vars::expand(w, &vars);
-    let sources: Vec<String> = c.sources.iter().map(|s| x(s)).collect::<Result<_, _>>()?;
-    let dest_word = x(&c.dest)?;
-    let chown = c.chown.as_deref().map(x).transpose()?;
-    let chmod = match c.chmod.as_deref().map(x).transpose()? {
-        Some(m) => Some(
-            u32::from_str_radix(&m, 8)
-                .ok()
-                .filter(|m| *m <= 0o7777)
-                .ok_or_else(|| err(format!("--chmod={m}: not an octal mode")))?,
-        ),
-        None => None,
-    };
-    let here = Merged::new(st.layer_roots(b.store));
-    let owner = match &chown {
-        Some(spec) => Some(here.resolve_owner(spec).map_err(err)?),
-        None => None,
-    };
-    let origin = origin(b, st, c)?;
-    let mut tops: Vec<Top> = Vec::new();
-    for s in &sources {
-        if let Some(name) = s.strip_prefix("<<") {
-            let h = c
-                .heredocs
-                .iter()
-                .find(|h| h.name == name)
-                .ok_or_else(|| err(format!("no heredoc {name}")))?;
-            let content = if h.expand {
-                x(&h.content)?
-            } else {
-                h.content.clone()
-            };
-            let meta = fs::metadata("/").map_err(|e| err(e.to_string()))?;
-            tops.push((name.to_string(), Src::Inline(content), meta, None));
-            continue;
-        }
-        if add && (s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")) {
-            return Err(err(format!(
-                "ADD {s}: remote sources are not supported: download them in a RUN step"
-            )));
-        }
-        tops.extend(origin.sources(s)?);
-    }
-    let dest = join_abs(&st.workdir(), &dest_word);
-    let into_dir = dest_word.ends_with('/')
-        || dest_word == "."
-        || tops.len() > 1
-        || matches!(here.lookup(&dest, true), Some(Node::Dir(_)));
-    if tops.len() > 1
-        && !dest_word.ends_with('/')
-        && !matches!(here.lookup(&dest, true), Some(Node::Dir(_)))
-    {
-        return Err(err(format!(
-            "copying several sources needs a destination ending in /, not {dest_word:?}"
-        )));
-    }
-    let mut items = Vec::new();
-    for (name, src, meta, dirs) in tops {
-        let mode = chmod.unwrap_or(meta.mode() & 0o7777);
-        let own = owner.or(origin.default_owner());
-        match &src {
-            Src::Dir(p) => {
-                // The contents are copied; the destination directory keeps
-                // the image's metadata, or is made 0755 (root, or --chown).
-                // (An existing directory's owner is read where the items
-                // are written: rootless, in the mapped namespace.)
-                let (meta_src, mode, default_owner) = match here.lookup(&dest, true) {
-                    Some(Node::Dir(d)) => {
-                        let m = fs::symlink_metadata(&d[0]).map_err(|e| err(e.to_string()))?;
-                        (d[0].clone(), m.mode() & 0o7777, None)
-                    }
-                    _ => (p.clone(), 0o755, Some((0, 0))),
-                };
-                items.push(Item {
-                    dest: dest.clone(),
-                    src: Src::Dir(meta_src),
-                    mode: chmod.unwrap_or(mode),
-                    owner: owner.or(default_owner),
-                });
-                match &dirs {
-                    Some(d) => walk_dirs(d, &dest, chmod, own, &mut items),
-                    None => origin.walk(p, &dest, chmod, own, &mut items)?,
-                }
-            }
-            Src::File(p) if add && is_tar(p) => items.push(Item {
-                dest: dest.clone(),
-                src: Src::Tar(p.clone()),
-                mode,
-                owner: own,
-            }),
-            _ => {
-                let d = if into_dir {
-                    join_abs(&dest, &name)
-                } else {
-                    dest.clone()
-                };
-                let mode = if matches!(src, Src::Inline(_)) {
-                    chmod.unwrap_or(0o644)
-                } else {
-                    mode
-                };
-                items.push(Item {
-                    dest: d,
-                    src,
-                    mode,
-                    owner: own,
-                });
-            }
-        }
-    }
+    let r = Request::new(b, st, c, add)?;
+    let tops = r.tops(st)?;
+    let items = r.items(tops)?;
     let hash = hash_items(&items)?;
     let word = if add { "ADD" } else { "COPY" };
-    let mut shown = Vec::new();
-    if let Some(f) = &c.from {
-        shown.push(format!("--from={f}"));
-    }
-    if let Some(o) = &chown {
-        shown.push(format!("--chown={o}"));
-    }
-    if let Some(m) = &c.chmod {
-        shown.push(format!("--chmod={m}"));
-    }
-    shown.extend(sources.iter().cloned());
-    shown.push(dest_word.clone());
-    let created_by = format!("{word} {} # buildkit", shown.join(" "));
-    let key = cache::key(&st.key, &[word, &created_by, &hash, &origin.key()]);
+    let created_by = r.created_by(word);
+    let key = cache::key(&st.key, &[word, &created_by, &hash, &r.origin.key()]);
     if !b.opts.no_cache
         && let Some(e) = cache::lookup(b.store, &key)
     {
         st.add_layer(key, e);
         return Ok(true);
     }
-    let dir = commit::tmp_path(b.store, "copy");
-    fs::create_dir(&dir).map_err(crate::image::ImageError::io("create the COPY layer"))?;
-    let res = commit::commit_dir(b.store, &dir, move |d| write_items(d, &items, &here));
-    commit::remove_mapped(&dir);
-    let layer = res?;
+    let layer = write_layer(b, items, r.here)?;
     let e = cache::Entry {
         layer,
         created: crate::timefmt::now_rfc3339(),
@@ -205,6 +82,209 @@ pub fn copy(
     cache::record(b.store, &key, &e);
     st.add_layer(key, e);
     Ok(false)
+}
+
+/// Write `items` into a fresh directory and commit it as a layer.
+fn write_layer(b: &Builder, items: Vec<Item>, here: Merged) -> Result<LayerRecord, BuildError> {
+    let dir = commit::tmp_path(b.store, "copy");
+    fs::create_dir(&dir).map_err(crate::image::ImageError::io("create the COPY layer"))?;
+    let res = commit::commit_dir(b.store, &dir, move |d| write_items(d, &items, &here));
+    commit::remove_mapped(&dir);
+    res
+}
+
+/// A COPY or ADD with its words substituted.
+struct Request<'a> {
+    c: &'a ast::Copy,
+    add: bool,
+    sources: Vec<String>,
+    dest_word: String,
+    /// The destination, absolute.
+    dest: String,
+    chown: Option<String>,
+    chmod: Option<u32>,
+    /// `--chown` resolved in the stage.
+    owner: Option<(u32, u32)>,
+    /// The stage's files (destination metadata, names).
+    here: Merged,
+    origin: Origin,
+}
+
+impl<'a> Request<'a> {
+    fn new(
+        b: &Builder,
+        st: &Stage,
+        c: &'a ast::Copy,
+        add: bool,
+    ) -> Result<Request<'a>, BuildError> {
+        let vars = st.vars();
+        let x = |w: &str| vars::expand(w, &vars);
+        let sources: Vec<String> = c.sources.iter().map(|s| x(s)).collect::<Result<_, _>>()?;
+        let dest_word = x(&c.dest)?;
+        let chown = c.chown.as_deref().map(x).transpose()?;
+        let chmod = c
+            .chmod
+            .as_deref()
+            .map(x)
+            .transpose()?
+            .map(|m| parse_mode(&m))
+            .transpose()?;
+        let here = Merged::new(st.layer_roots(b.store));
+        let owner = chown
+            .as_deref()
+            .map(|spec| here.resolve_owner(spec).map_err(err))
+            .transpose()?;
+        Ok(Request {
+            c,
+            add,
+            dest: join_abs(&st.workdir(), &dest_word),
+            sources,
+            dest_word,
+            chown,
+            chmod,
+            owner,
+            here,
+            origin: origin(b, st, c)?,
+        })
+    }
+
+    /// What the sources name (heredocs, context paths, stage paths).
+    fn tops(&self, st: &Stage) -> Result<Vec<Top>, BuildError> {
+        let mut tops = Vec::new();
+        for s in &self.sources {
+            if let Some(name) = s.strip_prefix("<<") {
+                tops.push(self.heredoc(st, name)?);
+                continue;
+            }
+            let remote = ["http://", "https://", "git@"];
+            if self.add && remote.iter().any(|p| s.starts_with(p)) {
+                return Err(err(format!(
+                    "ADD {s}: remote sources are not supported: download them in a RUN step"
+                )));
+            }
+            tops.extend(self.origin.sources(s)?);
+        }
+        Ok(tops)
+    }
+
+    fn heredoc(&self, st: &Stage, name: &str) -> Result<Top, BuildError> {
+        let h = self
+            .c
+            .heredocs
+            .iter()
+            .find(|h| h.name == name)
+            .ok_or_else(|| err(format!("no heredoc {name}")))?;
+        let content = if h.expand {
+            vars::expand(&h.content, &st.vars())?
+        } else {
+            h.content.clone()
+        };
+        let meta = fs::metadata("/").map_err(|e| err(e.to_string()))?;
+        Ok((name.to_string(), Src::Inline(content), meta, None))
+    }
+
+    /// Whether the destination is an existing directory of the stage.
+    fn dest_is_dir(&self) -> bool {
+        matches!(self.here.lookup(&self.dest, true), Some(Node::Dir(_)))
+    }
+
+    /// Every entry to write, parents first.
+    fn items(&self, tops: Vec<Top>) -> Result<Vec<Item>, BuildError> {
+        let slash = self.dest_word.ends_with('/') || self.dest_word == ".";
+        if tops.len() > 1 && !slash && !self.dest_is_dir() {
+            return Err(err(format!(
+                "copying several sources needs a destination ending in /, not {:?}",
+                self.dest_word
+            )));
+        }
+        let into_dir = slash || tops.len() > 1 || self.dest_is_dir();
+        let own = self.owner.or(self.origin.default_owner());
+        let mut items = Vec::new();
+        for (name, src, meta, dirs) in tops {
+            let mode = self.chmod.unwrap_or(meta.mode() & 0o7777);
+            match &src {
+                Src::Dir(p) => {
+                    items.push(self.dest_dir_item(p)?);
+                    match &dirs {
+                        Some(d) => walk_dirs(d, &self.dest, self.chmod, own, &mut items),
+                        None => self
+                            .origin
+                            .walk(p, &self.dest, self.chmod, own, &mut items)?,
+                    }
+                }
+                Src::File(p) if self.add && is_tar(p) => items.push(Item {
+                    dest: self.dest.clone(),
+                    src: Src::Tar(p.clone()),
+                    mode,
+                    owner: own,
+                }),
+                _ => {
+                    let dest = if into_dir {
+                        join_abs(&self.dest, &name)
+                    } else {
+                        self.dest.clone()
+                    };
+                    let mode = match src {
+                        Src::Inline(_) => self.chmod.unwrap_or(0o644),
+                        _ => mode,
+                    };
+                    items.push(Item {
+                        dest,
+                        src,
+                        mode,
+                        owner: own,
+                    });
+                }
+            }
+        }
+        Ok(items)
+    }
+
+    /// The destination of a directory source: its contents are copied, the
+    /// directory keeps the image's metadata, or is made 0755 (root, or
+    /// `--chown`). An existing directory's owner is read where the items
+    /// are written (rootless: in the mapped namespace).
+    fn dest_dir_item(&self, src: &Path) -> Result<Item, BuildError> {
+        let (meta_src, mode, default_owner) = match self.here.lookup(&self.dest, true) {
+            Some(Node::Dir(d)) => {
+                let m = fs::symlink_metadata(&d[0]).map_err(|e| err(e.to_string()))?;
+                (d[0].clone(), m.mode() & 0o7777, None)
+            }
+            _ => (src.to_path_buf(), 0o755, Some((0, 0))),
+        };
+        Ok(Item {
+            dest: self.dest.clone(),
+            src: Src::Dir(meta_src),
+            mode: self.chmod.unwrap_or(mode),
+            owner: self.owner.or(default_owner),
+        })
+    }
+
+    /// The history's `created_by`, as BuildKit writes it.
+    fn created_by(&self, word: &str) -> String {
+        let c = self.c;
+        let mut shown = Vec::new();
+        if let Some(f) = &c.from {
+            shown.push(format!("--from={f}"));
+        }
+        if let Some(o) = &self.chown {
+            shown.push(format!("--chown={o}"));
+        }
+        if let Some(m) = &c.chmod {
+            shown.push(format!("--chmod={m}"));
+        }
+        shown.extend(self.sources.iter().cloned());
+        shown.push(self.dest_word.clone());
+        format!("{word} {} # buildkit", shown.join(" "))
+    }
+}
+
+/// `--chmod=MODE`: octal, at most 7777.
+fn parse_mode(m: &str) -> Result<u32, BuildError> {
+    u32::from_str_radix(m, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| err(format!("--chmod={m}: not an octal mode")))
 }
 
 /// A top-level source: its name, what it is, its metadata, and for a

@@ -36,6 +36,10 @@ struct Pattern {
     /// The cleaned pattern text (without `!`).
     text: String,
     tokens: Vec<Token>,
+    /// moby's `suffixMatch`: a pattern that is `**` followed by plain
+    /// characters matches any path ending with them (`**.log` matches
+    /// `a/b.log`, `**/foo` matches `foo` and `a/foo`).
+    suffix: Option<String>,
     /// `!pattern`: re-includes.
     exclusion: bool,
 }
@@ -92,6 +96,7 @@ impl Matcher {
             let tokens =
                 compile(&text, true).ok_or_else(|| IgnoreError::BadPattern(line.into()))?;
             patterns.push(Pattern {
+                suffix: suffix_pattern(&text),
                 text,
                 tokens,
                 exclusion,
@@ -114,8 +119,7 @@ impl Matcher {
             if p.exclusion != matched {
                 continue;
             }
-            let hit =
-                tokens_match(&p.tokens, path) || parents.iter().any(|d| tokens_match(&p.tokens, d));
+            let hit = p.matches(path) || parents.iter().any(|d| p.matches(d));
             if hit {
                 matched = !p.exclusion;
             }
@@ -160,6 +164,26 @@ impl Matcher {
             .map(|p| format!("{}{}", if p.exclusion { "!" } else { "" }, p.text))
             .collect()
     }
+}
+
+impl Pattern {
+    /// Whether the pattern matches `path` itself.
+    fn matches(&self, path: &str) -> bool {
+        match &self.suffix {
+            Some(suffix) => {
+                path.ends_with(suffix.as_str())
+                    || suffix.strip_prefix('/').is_some_and(|s| path == s)
+            }
+            None => tokens_match(&self.tokens, path),
+        }
+    }
+}
+
+/// The text after a leading `**` when nothing after it is special
+/// (moby compiles such a pattern to a plain suffix test).
+fn suffix_pattern(text: &str) -> Option<String> {
+    let rest = text.strip_prefix("**")?;
+    (!rest.is_empty() && !rest.contains(['*', '?', '\\', '[', ']'])).then(|| rest.to_string())
 }
 
 /// What a context entry is (symbolic links are not followed).
@@ -331,7 +355,8 @@ fn compile(pattern: &str, double_star: bool) -> Option<Vec<Token>> {
             }
             '*' => tokens.push(Token::Star),
             '?' => tokens.push(Token::One),
-            '\\' => tokens.push(Token::Literal(*chars.get(i).unwrap_or(&'\\'))),
+            // a trailing escape is malformed, as in `filepath.Match`
+            '\\' => tokens.push(Token::Literal(*chars.get(i)?)),
             '[' => {
                 let (token, next) = compile_class(&chars, i)?;
                 tokens.push(token);
@@ -492,6 +517,19 @@ mod tests {
     }
 
     #[test]
+    fn leading_double_star_suffix() {
+        // moby's suffix match: `**.log` is "ends with .log"
+        let mt = m("**.log\n");
+        assert!(ex(&mt, "a.log"));
+        assert!(ex(&mt, "deep/dir/b.log"));
+        assert!(!ex(&mt, "a.txt"));
+        let mt = m("**/node_modules\n");
+        assert!(ex(&mt, "node_modules/x"));
+        assert!(ex(&mt, "web/node_modules/y"));
+        assert!(!ex(&mt, "web/my_node_modules"));
+    }
+
+    #[test]
     fn exception_reincludes_file_in_excluded_dir() {
         let mt = m("docs\n!docs/README.md\n");
         assert!(!ex(&mt, "docs/README.md"));
@@ -564,6 +602,10 @@ mod tests {
         ));
         assert!(matches!(
             Matcher::parse("[z-a]\n"),
+            Err(IgnoreError::BadPattern(_))
+        ));
+        assert!(matches!(
+            Matcher::parse("a\\\n"),
             Err(IgnoreError::BadPattern(_))
         ));
     }

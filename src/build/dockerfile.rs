@@ -1957,4 +1957,141 @@ mod tests {
         assert_eq!(parse_words("a \\", '\\'), vec!["a"]);
         assert_eq!(parse_words("\"\" b", '\\'), vec!["\"\"", "b"]);
     }
+
+    const NODE_APP: &str = r#"# syntax=docker/dockerfile:1
+# A Node app as in the getting-started tutorial.
+ARG NODE_VERSION=20
+FROM node:${NODE_VERSION}-alpine AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm \
+    --mount=type=secret,id=npmrc,target=/root/.npmrc \
+    npm ci --omit=dev
+
+FROM node:${NODE_VERSION}-alpine
+ENV NODE_ENV=production \
+    PORT=3000
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY . .
+USER node
+EXPOSE ${PORT}
+HEALTHCHECK --interval=30s --timeout=3s CMD wget -qO- http://localhost:${PORT}/health || exit 1
+CMD ["node", "src/index.js"]
+"#;
+
+    #[test]
+    fn node_tutorial_dockerfile() {
+        let df = parse_ok(NODE_APP);
+        assert_eq!(
+            df.global_args,
+            vec![ArgDecl {
+                name: "NODE_VERSION".into(),
+                default: Some("20".into())
+            }]
+        );
+        assert_eq!(df.stages.len(), 2);
+        assert_eq!(df.stages[0].base, "node:${NODE_VERSION}-alpine");
+        assert_eq!(df.stages[0].name.as_deref(), Some("deps"));
+        assert_eq!(df.stages[0].line, 4);
+        let deps = &df.stages[0].steps;
+        assert_eq!(deps.len(), 3);
+        let Instruction::Run(run) = &deps[2].instruction else {
+            panic!("{:?}", deps[2]);
+        };
+        assert_eq!(run.command, shell("npm ci --omit=dev"));
+        assert_eq!(run.mounts.len(), 2);
+        assert_eq!(deps[2].line, 7);
+        let last = &df.stages[1].steps;
+        assert_eq!(df.stages[1].line, 11);
+        assert_eq!(
+            last[0].instruction,
+            Instruction::Env(vec![
+                ("NODE_ENV".into(), "production".into()),
+                ("PORT".into(), "3000".into())
+            ])
+        );
+        assert_eq!(
+            last.last().unwrap().instruction,
+            Instruction::Cmd(exec(&["node", "src/index.js"]))
+        );
+        assert_eq!(last.last().unwrap().line, 20);
+        assert!(matches!(
+            &last[6].instruction,
+            Instruction::Healthcheck(Healthcheck::Check {
+                interval: Some(30_000_000_000),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn parsed_words_go_through_subst() {
+        use crate::build::subst;
+        let df =
+            parse_ok("FROM a\nENV A=1 B=\"v $A\" C='$A' D=x\\ y\nCOPY ${SRC:-src}/*.json /app/\n");
+        let Instruction::Env(pairs) = &df.stages[0].steps[0].instruction else {
+            panic!()
+        };
+        let lookup = |k: &str| (k == "A").then(|| "old".to_string());
+        let expanded: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    subst::expand(k, df.escape, lookup).unwrap(),
+                    subst::expand(v, df.escape, lookup).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            expanded,
+            vec![
+                ("A".to_string(), "1".to_string()),
+                ("B".to_string(), "v old".to_string()),
+                ("C".to_string(), "$A".to_string()),
+                ("D".to_string(), "x y".to_string()),
+            ]
+        );
+        let Instruction::Copy(c) = &df.stages[0].steps[1].instruction else {
+            panic!()
+        };
+        assert_eq!(
+            subst::expand(&c.sources[0], df.escape, |_| None).unwrap(),
+            "src/*.json"
+        );
+        assert_eq!(
+            subst::referenced_vars(&c.sources[0], df.escape),
+            vec!["SRC"]
+        );
+    }
+
+    #[test]
+    fn multistage_with_heredoc_and_index_from() {
+        let text = "FROM golang:1.22 AS build\nWORKDIR /src\nCOPY <<EOF main.go\npackage main\nfunc main() { println(\"hi\") }\nEOF\nRUN <<-SH\n\tset -e\n\tgo build -o /out/app main.go\n\tSH\nFROM scratch\nCOPY --from=0 /out/app /app\nENTRYPOINT [\"/app\"]\n";
+        let df = parse_ok(text);
+        assert_eq!(df.stages.len(), 2);
+        let build = &df.stages[0].steps;
+        let Instruction::Copy(c) = &build[1].instruction else {
+            panic!()
+        };
+        assert_eq!(c.sources, vec!["<<EOF".to_string()]);
+        assert_eq!(c.dest, "main.go");
+        assert_eq!(
+            c.heredocs[0].content,
+            "package main\nfunc main() { println(\"hi\") }\n"
+        );
+        let Instruction::Run(r) = &build[2].instruction else {
+            panic!()
+        };
+        assert_eq!(
+            r.heredoc_script().unwrap().content,
+            "set -e\ngo build -o /out/app main.go\n"
+        );
+        assert_eq!(build[2].line, 7);
+        assert_eq!(df.stages[1].line, 11);
+        assert_eq!(
+            df.stages[1].steps[1].instruction,
+            Instruction::Entrypoint(exec(&["/app"]))
+        );
+    }
 }

@@ -60,46 +60,44 @@ type Res<T> = Result<T, String>;
 
 /// Parses a Dockerfile; `file` names it in errors (`Dockerfile:7: ...`).
 pub fn parse(text: &str, file: &str) -> Result<Dockerfile, ParseError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = Reader::new(text);
-    let mut df = Dockerfile::default();
     let err = |line: usize, message: String| ParseError {
         file: file.to_string(),
         line,
         message,
     };
-    loop {
-        let logical = match reader.next_logical() {
-            Ok(Some(l)) => l,
-            Ok(None) => break,
-            Err((line, message)) => return Err(err(line, message)),
-        };
-        df.escape = reader.escape;
-        let line = logical.line;
-        let parsed = parse_logical(&logical, &mut reader).map_err(|m| err(line, m))?;
-        match parsed {
-            Parsed::From(stage) => df.stages.push(stage),
-            Parsed::Step(step) => match (df.stages.last_mut(), step.instruction) {
-                (Some(stage), instruction) => stage.steps.push(Step {
-                    instruction,
-                    ..step
-                }),
-                (None, Instruction::Arg(args)) => df.global_args.extend(args),
-                (None, _) => {
-                    let kw = logical.keyword.to_uppercase();
-                    return Err(err(
-                        line,
-                        format!("{kw} before the first FROM: no build stage in current context"),
-                    ));
-                }
-            },
-        }
+    let mut reader = Reader::new(text.strip_prefix('\u{feff}').unwrap_or(text));
+    let mut df = Dockerfile::default();
+    while let Some(logical) = reader.next_logical().map_err(|(line, m)| err(line, m))? {
+        let parsed = parse_logical(&logical, &mut reader).map_err(|m| err(logical.line, m))?;
+        add_parsed(&mut df, parsed, &logical.keyword).map_err(|m| err(logical.line, m))?;
     }
-    df.escape = reader.escape;
     if df.stages.is_empty() {
         return Err(err(reader.lines.len().max(1), "no FROM instruction".into()));
     }
+    df.escape = reader.escape;
     Ok(df)
+}
+
+/// Adds an instruction to the file: `FROM` starts a stage, an `ARG` before
+/// the first `FROM` is global, anything else there is an error (as Docker).
+fn add_parsed(df: &mut Dockerfile, parsed: Parsed, keyword: &str) -> Res<()> {
+    match parsed {
+        Parsed::From(stage) => df.stages.push(stage),
+        Parsed::Step(step) => match (df.stages.last_mut(), step.instruction) {
+            (Some(stage), instruction) => stage.steps.push(Step {
+                instruction,
+                ..step
+            }),
+            (None, Instruction::Arg(args)) => df.global_args.extend(args),
+            (None, _) => {
+                return Err(format!(
+                    "{} before the first FROM: no build stage in current context",
+                    keyword.to_uppercase()
+                ));
+            }
+        },
+    }
+    Ok(())
 }
 
 /// One instruction's line, continuations joined.

@@ -199,7 +199,7 @@ fn json_has_private_key(text: &str) -> bool {
 fn kubeconfig_has_credentials(text: &str) -> bool {
     assignments(text).any(|(k, v)| {
         matches!(
-            k.trim_start_matches("- ").as_ref(),
+            k.trim_start_matches("- "),
             "client-key-data" | "token" | "password"
         ) && literal_value(v)
     })

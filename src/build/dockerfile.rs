@@ -2092,4 +2092,70 @@ CMD ["node", "src/index.js"]
             Instruction::Entrypoint(exec(&["/app"]))
         );
     }
+
+    /// A fixed-seed generator of texts made of the characters that matter
+    /// to the parser.
+    fn fuzz_texts(count: usize, alphabet: &[&str]) -> Vec<String> {
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        (0..count)
+            .map(|_| {
+                let len = (next() % 40) as usize;
+                (0..len)
+                    .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fuzz_never_panics_and_errors_point_into_the_file() {
+        let alphabet = [
+            "FROM a\n",
+            "RUN ",
+            "COPY ",
+            "ENV ",
+            "ARG ",
+            "ONBUILD ",
+            "HEALTHCHECK ",
+            "CMD ",
+            "<<",
+            "<<-",
+            "EOF",
+            "\n",
+            "\t",
+            " ",
+            "\\",
+            "`",
+            "#",
+            "# escape=`\n",
+            "\"",
+            "'",
+            "[",
+            "]",
+            ",",
+            "=",
+            "$",
+            "{",
+            "}",
+            "--mount=",
+            "type=cache",
+            "--",
+            "µ",
+            "é\u{301}",
+            "\r\n",
+        ];
+        for text in fuzz_texts(3000, &alphabet) {
+            let lines = text.split('\n').count();
+            match parse(&text, "Dockerfile") {
+                Ok(df) => assert!(!df.stages.is_empty()),
+                Err(e) => assert!(e.line >= 1 && e.line <= lines, "{e} in {text:?}"),
+            }
+        }
+    }
 }

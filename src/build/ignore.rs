@@ -879,4 +879,35 @@ mod tests {
                 .starts_with("cannot read /nonexistent/ferry-ctx")
         );
     }
+
+    #[test]
+    fn fuzz_never_panics() {
+        let alphabet = [
+            "*", "**", "?", "[", "]", "^", "-", "\\", "/", "!", "a", "b", ".", "..", "µ", "\n",
+        ];
+        let paths = ["a", "a/b", "b/a/a", ".a", "µ/a.b", "a/b/c/d"];
+        let mut state: u64 = 7;
+        for _ in 0..5000 {
+            let mut text = String::new();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut r = state;
+            for _ in 0..(r % 16) {
+                text.push_str(alphabet[(r % alphabet.len() as u64) as usize]);
+                r = r
+                    .rotate_left(5)
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(3);
+            }
+            if let Ok(m) = Matcher::parse(&text) {
+                for p in paths {
+                    let _ = m.excluded(p, false);
+                }
+            }
+            for p in paths {
+                let _ = glob_match(&text, p);
+            }
+        }
+    }
 }

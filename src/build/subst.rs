@@ -720,4 +720,35 @@ mod tests {
         assert!(m("a\\*", "a*"));
         assert!(!m("a\\*", "ab"));
     }
+
+    #[test]
+    fn fuzz_never_panics() {
+        let alphabet = [
+            "$", "{", "}", ":", "-", "+", "?", "#", "%", "/", "\\", "'", "\"", "a", "NAME", " ",
+            "*", "µ", "`",
+        ];
+        let mut state: u64 = 42;
+        let e = env();
+        for _ in 0..5000 {
+            let mut word = String::new();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut r = state;
+            for _ in 0..(r % 24) {
+                word.push_str(alphabet[(r % alphabet.len() as u64) as usize]);
+                r = r
+                    .rotate_left(7)
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1);
+            }
+            for escape in ['\\', '`'] {
+                let lookup = |k: &str| e.get(k).map(|v| v.to_string());
+                let one = expand(&word, escape, lookup);
+                let many = expand_words(&word, escape, lookup);
+                assert_eq!(one.is_ok(), many.is_ok(), "{word:?}");
+                let _ = referenced_vars(&word, escape);
+            }
+        }
+    }
 }

@@ -274,7 +274,7 @@ fn split_first_word(text: &str) -> (&str, &str) {
 fn parse_logical(l: &Logical, reader: &mut Reader) -> Res<Parsed> {
     let kw = l.keyword.to_ascii_lowercase();
     if !INSTRUCTIONS.contains(&kw.as_str()) {
-        return Err(format!("unknown instruction {:?}", l.keyword));
+        return Err(unknown_instruction(&l.keyword));
     }
     let (flag_words, rest) = extract_flags(&l.rest);
     let flags = Flags::parse(&flag_words)?;
@@ -294,6 +294,39 @@ fn parse_logical(l: &Logical, reader: &mut Reader) -> Res<Parsed> {
         text: l.text.clone(),
         instruction,
     }))
+}
+
+/// `unknown instruction "RUNN" (did you mean RUN?)`: the hint when a known
+/// instruction is at most two edits away.
+fn unknown_instruction(keyword: &str) -> String {
+    let lower = keyword.to_ascii_lowercase();
+    let best = INSTRUCTIONS
+        .iter()
+        .map(|i| (edit_distance(&lower, i), i))
+        .min()
+        .filter(|(d, i)| *d <= 2 && *d < i.len());
+    match best {
+        Some((_, i)) => format!(
+            "unknown instruction {keyword:?} (did you mean {}?)",
+            i.to_uppercase()
+        ),
+        None => format!("unknown instruction {keyword:?}"),
+    }
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 /// Reads the heredocs of a RUN/COPY/ADD in the shell form.
@@ -1192,8 +1225,14 @@ mod tests {
         let text = "FROM a\n\n# c\nRUN x\nENV a=b\n\nRUNN apt-get\n";
         assert_eq!(
             parse_err(text),
-            "Dockerfile:7: unknown instruction \"RUNN\""
+            "Dockerfile:7: unknown instruction \"RUNN\" (did you mean RUN?)"
         );
+        assert_eq!(
+            parse_err("FROM a\nfrobnicate x\n"),
+            "Dockerfile:2: unknown instruction \"frobnicate\""
+        );
+        assert!(parse_err("FROM a\nCPY a b\n").ends_with("(did you mean COPY?)"));
+        assert!(parse_err("FROM a\nENTRYPIONT x\n").ends_with("(did you mean ENTRYPOINT?)"));
     }
 
     #[test]

@@ -307,9 +307,11 @@ fn docker_config_has_auth(text: &str) -> bool {
 }
 
 /// The first [`HEAD_BYTES`] of a regular file, without following a
-/// symbolic link and without blocking on a fifo (layer contents are
-/// written by the build's RUN steps). `None` when it is not a readable
-/// regular file.
+/// symbolic link in the last component and without blocking on a fifo
+/// (layer contents are written by the build's RUN steps). The directories
+/// on the way must not be symbolic links: pass paths found by walking the
+/// layer with `lstat`, after the step's container is gone. `None` when it
+/// is not a readable regular file.
 pub fn read_head(path: &Path) -> Option<Vec<u8>> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()

@@ -49,7 +49,8 @@ pub struct Step {
     /// Line where the instruction starts (1-based).
     pub line: usize,
     /// The instruction as written, continuations joined, for history's
-    /// `created_by` and the progress line (`RUN npm install`).
+    /// `created_by` and the progress line (`RUN npm install`). Heredoc
+    /// bodies are not in it (they are in the instruction's `heredocs`).
     pub text: String,
     /// What it does.
     pub instruction: Instruction,
@@ -75,7 +76,7 @@ pub struct Heredoc {
     /// The delimiter word, which is also the file name for `COPY <<NAME`.
     pub name: String,
     /// The body, without the closing delimiter line (leading tabs removed
-    /// for `<<-`).
+    /// for `<<-`); every line ends with `\n`.
     pub content: String,
     /// False when the delimiter was quoted: no variable expansion.
     pub expand: bool,

@@ -60,46 +60,44 @@ type Res<T> = Result<T, String>;
 
 /// Parses a Dockerfile; `file` names it in errors (`Dockerfile:7: ...`).
 pub fn parse(text: &str, file: &str) -> Result<Dockerfile, ParseError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = Reader::new(text);
-    let mut df = Dockerfile::default();
     let err = |line: usize, message: String| ParseError {
         file: file.to_string(),
         line,
         message,
     };
-    loop {
-        let logical = match reader.next_logical() {
-            Ok(Some(l)) => l,
-            Ok(None) => break,
-            Err((line, message)) => return Err(err(line, message)),
-        };
-        df.escape = reader.escape;
-        let line = logical.line;
-        let parsed = parse_logical(&logical, &mut reader).map_err(|m| err(line, m))?;
-        match parsed {
-            Parsed::From(stage) => df.stages.push(stage),
-            Parsed::Step(step) => match (df.stages.last_mut(), step.instruction) {
-                (Some(stage), instruction) => stage.steps.push(Step {
-                    instruction,
-                    ..step
-                }),
-                (None, Instruction::Arg(args)) => df.global_args.extend(args),
-                (None, _) => {
-                    let kw = logical.keyword.to_uppercase();
-                    return Err(err(
-                        line,
-                        format!("{kw} before the first FROM: no build stage in current context"),
-                    ));
-                }
-            },
-        }
+    let mut reader = Reader::new(text.strip_prefix('\u{feff}').unwrap_or(text));
+    let mut df = Dockerfile::default();
+    while let Some(logical) = reader.next_logical().map_err(|(line, m)| err(line, m))? {
+        let parsed = parse_logical(&logical, &mut reader).map_err(|m| err(logical.line, m))?;
+        add_parsed(&mut df, parsed, &logical.keyword).map_err(|m| err(logical.line, m))?;
     }
-    df.escape = reader.escape;
     if df.stages.is_empty() {
         return Err(err(reader.lines.len().max(1), "no FROM instruction".into()));
     }
+    df.escape = reader.escape;
     Ok(df)
+}
+
+/// Adds an instruction to the file: `FROM` starts a stage, an `ARG` before
+/// the first `FROM` is global, anything else there is an error (as Docker).
+fn add_parsed(df: &mut Dockerfile, parsed: Parsed, keyword: &str) -> Res<()> {
+    match parsed {
+        Parsed::From(stage) => df.stages.push(stage),
+        Parsed::Step(step) => match (df.stages.last_mut(), step.instruction) {
+            (Some(stage), instruction) => stage.steps.push(Step {
+                instruction,
+                ..step
+            }),
+            (None, Instruction::Arg(args)) => df.global_args.extend(args),
+            (None, _) => {
+                return Err(format!(
+                    "{} before the first FROM: no build stage in current context",
+                    keyword.to_uppercase()
+                ));
+            }
+        },
+    }
+    Ok(())
 }
 
 /// One instruction's line, continuations joined.
@@ -254,12 +252,13 @@ fn parse_directive(trimmed: &str) -> Option<(String, String)> {
 }
 
 /// Strips a trailing escape character (and blanks after it): `(line, true)`
-/// when the instruction continues on the next line.
+/// when the instruction continues on the next line. As in BuildKit, an
+/// escape preceded by another escape is not a continuation (`RUN echo \\`).
 fn trim_continuation(line: &str, escape: char) -> (String, bool) {
     let stripped = line.trim_end_matches([' ', '\t']);
     match stripped.strip_suffix(escape) {
-        Some(before) => (before.to_string(), true),
-        None => (line.to_string(), false),
+        Some(before) if !before.ends_with(escape) => (before.to_string(), true),
+        _ => (line.to_string(), false),
     }
 }
 
@@ -275,16 +274,19 @@ fn split_first_word(text: &str) -> (&str, &str) {
 fn parse_logical(l: &Logical, reader: &mut Reader) -> Res<Parsed> {
     let kw = l.keyword.to_ascii_lowercase();
     if !INSTRUCTIONS.contains(&kw.as_str()) {
-        return Err(format!("unknown instruction {:?}", l.keyword));
+        return Err(unknown_instruction(&l.keyword));
     }
     let (flag_words, rest) = extract_flags(&l.rest);
     let flags = Flags::parse(&flag_words)?;
     if kw == "from" {
         return parse_from(&flags, rest, l.line).map(Parsed::From);
     }
-    let heredocs = match kw.as_str() {
-        "run" | "copy" | "add" if exec_form(rest).is_none() => read_heredocs(rest, reader)?,
-        _ => Vec::new(),
+    let heredocs = if kw == "onbuild" {
+        let (sub_kw, sub_rest) = split_first_word(rest);
+        let (_, sub_rest) = extract_flags(sub_rest);
+        heredocs_for(&sub_kw.to_ascii_lowercase(), sub_rest, reader)?
+    } else {
+        heredocs_for(&kw, rest, reader)?
     };
     let instruction = parse_instruction(&kw, &flags, rest, heredocs, reader.escape)?;
     Ok(Parsed::Step(Step {
@@ -292,6 +294,47 @@ fn parse_logical(l: &Logical, reader: &mut Reader) -> Res<Parsed> {
         text: l.text.clone(),
         instruction,
     }))
+}
+
+/// `unknown instruction "RUNN" (did you mean RUN?)`: the hint when a known
+/// instruction is at most two edits away.
+fn unknown_instruction(keyword: &str) -> String {
+    let lower = keyword.to_ascii_lowercase();
+    let best = INSTRUCTIONS
+        .iter()
+        .map(|i| (edit_distance(&lower, i), i))
+        .min()
+        .filter(|(d, i)| *d <= 2 && *d < i.len());
+    match best {
+        Some((_, i)) => format!(
+            "unknown instruction {keyword:?} (did you mean {}?)",
+            i.to_uppercase()
+        ),
+        None => format!("unknown instruction {keyword:?}"),
+    }
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Reads the heredocs of a RUN/COPY/ADD in the shell form.
+fn heredocs_for(kw: &str, rest: &str, reader: &mut Reader) -> Res<Vec<Heredoc>> {
+    match kw {
+        "run" | "copy" | "add" if exec_form(rest).is_none() => read_heredocs(rest, reader),
+        _ => Ok(Vec::new()),
+    }
 }
 
 /// Parses every instruction but `FROM`.
@@ -313,6 +356,9 @@ fn parse_instruction(
             if rest.is_empty() {
                 return Err(format!("{upper} requires at least one argument"));
             }
+            if kw == "onbuild" {
+                return parse_onbuild(rest, &heredocs).map(Instruction::Onbuild);
+            }
             parse_simple(kw, rest, escape)
         }
     }
@@ -330,19 +376,18 @@ fn parse_simple(kw: &str, rest: &str, escape: char) -> Res<Instruction> {
         "maintainer" => Instruction::Maintainer(rest.to_string()),
         "expose" => Instruction::Expose(split_whitespace(rest)),
         "volume" => {
-            let list = exec_form(rest).unwrap_or_else(|| split_whitespace(rest));
+            let list = json_array(rest)?.unwrap_or_else(|| split_whitespace(rest));
             if list.iter().any(|v| v.trim().is_empty()) {
                 return Err("VOLUME specified can not be an empty string".into());
             }
             Instruction::Volume(list)
         }
-        "cmd" => Instruction::Cmd(command(rest)),
-        "entrypoint" => Instruction::Entrypoint(command(rest)),
-        "shell" => match exec_form(rest) {
+        "cmd" => Instruction::Cmd(command(rest)?),
+        "entrypoint" => Instruction::Entrypoint(command(rest)?),
+        "shell" => match json_array(rest)? {
             Some(list) if !list.is_empty() => Instruction::Shell(list),
             _ => return Err("SHELL requires the arguments to be in JSON form".into()),
         },
-        "onbuild" => Instruction::Onbuild(parse_onbuild(rest)?),
         other => return Err(format!("unknown instruction {other:?}")),
     })
 }
@@ -397,7 +442,7 @@ fn parse_run(flags: &Flags, rest: &str, heredocs: Vec<Heredoc>) -> Res<Run> {
         .map(|m| parse_mount(m))
         .collect::<Res<Vec<_>>>()?;
     Ok(Run {
-        command: command(rest),
+        command: command(rest)?,
         mounts,
         network,
         heredocs,
@@ -412,7 +457,7 @@ fn parse_copy(flags: &Flags, rest: &str, heredocs: Vec<Heredoc>, is_copy: bool) 
     } else {
         flags.allow(&["chown", "chmod", "link", "exclude"])?;
     }
-    let mut words = exec_form(rest).unwrap_or_else(|| split_whitespace(rest));
+    let mut words = json_array(rest)?.unwrap_or_else(|| split_whitespace(rest));
     if words.len() < 2 {
         return Err(format!(
             "{name} requires at least two arguments, but only {} provided. Destination could not be determined",
@@ -424,6 +469,9 @@ fn parse_copy(flags: &Flags, rest: &str, heredocs: Vec<Heredoc>, is_copy: bool) 
         ));
     }
     let dest = words.pop().unwrap_or_default();
+    if parse_heredoc_marker(&dest).is_some() {
+        return Err(format!("{name} cannot accept a heredoc as a destination"));
+    }
     let sources = words
         .into_iter()
         .map(|w| match parse_heredoc_marker(&w) {
@@ -454,7 +502,8 @@ fn parse_healthcheck(flags: &Flags, rest: &str) -> Res<Healthcheck> {
     ])?;
     let (kind, cmd) = split_first_word(rest);
     if kind.eq_ignore_ascii_case("none") {
-        if !cmd.is_empty() || !flags.items.is_empty() {
+        // Docker ignores the flags of `HEALTHCHECK NONE`.
+        if !cmd.is_empty() {
             return Err("HEALTHCHECK NONE takes no arguments".into());
         }
         return Ok(Healthcheck::None);
@@ -471,15 +520,16 @@ fn parse_healthcheck(flags: &Flags, rest: &str) -> Res<Healthcheck> {
             .map(|v| parse_interval(name, &v))
             .transpose()
     };
-    let retries =
-        match flags.string("retries")? {
-            None => None,
-            Some(v) => Some(v.parse::<u32>().map_err(|_| {
-                format!("invalid --retries value {v:?}: not a non-negative integer")
-            })?),
-        };
+    let retries = match flags.string("retries")? {
+        None => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if (1..=i64::from(u32::MAX)).contains(&n) => Some(n as u32),
+            Ok(n) => return Err(format!("--retries must be at least 1 (not {n})")),
+            Err(_) => return Err(format!("invalid --retries value {v:?}")),
+        },
+    };
     Ok(Healthcheck::Check {
-        command: command(cmd),
+        command: command(cmd)?,
         interval: duration("interval")?,
         timeout: duration("timeout")?,
         start_period: duration("start-period")?,
@@ -537,7 +587,9 @@ pub fn parse_duration(text: &str) -> Option<u64> {
 }
 
 /// `ONBUILD INSTRUCTION ...`: the trigger as written.
-fn parse_onbuild(rest: &str) -> Res<String> {
+/// Heredocs of the trigger are appended as BuildKit does (`RUN <<EOF` then
+/// the body and the delimiter), so the trigger can be parsed again.
+fn parse_onbuild(rest: &str, heredocs: &[Heredoc]) -> Res<String> {
     let (kw, _) = split_first_word(rest);
     let lower = kw.to_ascii_lowercase();
     match lower.as_str() {
@@ -546,7 +598,15 @@ fn parse_onbuild(rest: &str) -> Res<String> {
             "{} isn't allowed as an ONBUILD trigger",
             kw.to_uppercase()
         )),
-        _ if INSTRUCTIONS.contains(&lower.as_str()) => Ok(rest.to_string()),
+        _ if INSTRUCTIONS.contains(&lower.as_str()) => {
+            let mut text = rest.to_string();
+            for h in heredocs {
+                text.push('\n');
+                text.push_str(&h.content);
+                text.push_str(&h.name);
+            }
+            Ok(text)
+        }
         _ => Err(format!("unknown instruction {kw:?} in ONBUILD")),
     }
 }
@@ -594,15 +654,16 @@ fn parse_args(rest: &str, escape: char) -> Res<Vec<ArgDecl>> {
         .collect()
 }
 
-/// One `--mount=` value: comma-separated `key=value` fields.
+/// One `--mount=` value: comma-separated `key=value` fields (BuildKit's
+/// `parseMount`, with its checks). Values are kept as written: the
+/// builder substitutes build args in `target`, `source`, `id`.
 fn parse_mount(spec: &str) -> Res<RunMount> {
     let mut m = MountFields::default();
     for field in spec.split(',').filter(|f| !f.is_empty()) {
-        let (key, value) = match field.split_once('=') {
-            Some((k, v)) => (k.to_ascii_lowercase(), Some(v.to_string())),
-            None => (field.to_ascii_lowercase(), None),
-        };
-        m.set(&key, value)?;
+        match field.split_once('=') {
+            Some((k, v)) => m.set(&k.to_ascii_lowercase(), v)?,
+            None => m.set_bare(&field.to_ascii_lowercase(), field)?,
+        }
     }
     m.build()
 }
@@ -620,29 +681,70 @@ struct MountFields {
     uid: Option<u32>,
     gid: Option<u32>,
     size: Option<u64>,
-    required: bool,
-    rw: bool,
+    required: Option<bool>,
+    /// `rw`/`ro` as given (bind defaults to read-only).
+    rw: Option<bool>,
 }
 
 impl MountFields {
-    /// Records one `key[=value]` field.
-    fn set(&mut self, key: &str, value: Option<String>) -> Res<()> {
-        let need = |v: Option<String>| v.ok_or_else(|| format!("mount option {key} needs a value"));
+    /// A field without `=`: only `ro`, `rw` and `required` may be bare.
+    fn set_bare(&mut self, key: &str, field: &str) -> Res<()> {
         match key {
-            "type" => self.kind = Some(need(value)?.to_ascii_lowercase()),
-            "source" | "src" => self.source = Some(need(value)?),
-            "target" | "dst" | "destination" => self.target = Some(need(value)?),
-            "from" => self.from = Some(need(value)?),
-            "id" => self.id = Some(need(value)?),
-            "sharing" => self.sharing = Some(need(value)?.to_ascii_lowercase()),
-            "mode" => self.mode = Some(parse_num(key, &need(value)?, 8)?),
-            "uid" => self.uid = Some(parse_num(key, &need(value)?, 10)?),
-            "gid" => self.gid = Some(parse_num(key, &need(value)?, 10)?),
-            "size" => self.size = Some(parse_size(&need(value)?)?),
-            "required" => self.required = parse_bool(key, value.as_deref())?,
-            "rw" | "readwrite" => self.rw = parse_bool(key, value.as_deref())?,
-            "ro" | "readonly" => self.rw = !parse_bool(key, value.as_deref())?,
-            _ => return Err(format!("unexpected key {key:?} in mount option")),
+            "ro" | "readonly" => self.rw = Some(false),
+            "rw" | "readwrite" => self.rw = Some(true),
+            "required" => self.required = Some(true),
+            _ => return Err(format!("invalid field '{field}' must be a key=value pair")),
+        }
+        Ok(())
+    }
+
+    /// Records one `key=value` field.
+    fn set(&mut self, key: &str, value: &str) -> Res<()> {
+        let v = value.to_string();
+        match key {
+            "type" => self.kind = Some(value.to_ascii_lowercase()),
+            "source" | "src" => self.source = Some(v),
+            "target" | "dst" | "destination" => self.target = Some(v),
+            "from" if value.contains('$') => {
+                return Err(
+                    "'from' doesn't support variable expansion, define alias stage instead".into(),
+                );
+            }
+            "from" => self.from = Some(v),
+            "id" => self.id = Some(v),
+            "sharing" => self.sharing = Some(value.to_ascii_lowercase()),
+            "mode" => self.mode = Some(parse_num(key, value, 8)?),
+            "uid" => self.uid = Some(parse_num(key, value, 10)?),
+            "gid" => self.gid = Some(parse_num(key, value, 10)?),
+            "size" => self.size = Some(parse_size(value)?),
+            "required" => self.required = Some(parse_bool(key, Some(value))?),
+            "rw" | "readwrite" => self.rw = Some(parse_bool(key, Some(value))?),
+            "ro" | "readonly" => self.rw = Some(!parse_bool(key, Some(value))?),
+            _ => return Err(format!("unexpected key '{key}' in '{key}={value}'")),
+        }
+        Ok(())
+    }
+
+    /// Refuses the options the mount type does not take.
+    fn check_options(&self, kind: &str) -> Res<()> {
+        let file_info = matches!(kind, "secret" | "cache");
+        for (set, name) in [
+            (self.mode.is_some(), "mode"),
+            (self.uid.is_some(), "uid"),
+            (self.gid.is_some(), "gid"),
+        ] {
+            if set && !file_info {
+                return Err(format!("{name} not allowed for \"{kind}\" type mounts"));
+            }
+        }
+        if self.sharing.is_some() && kind != "cache" {
+            return Err(format!("invalid cache sharing set for {kind} mount"));
+        }
+        if self.required.is_some() && kind != "secret" {
+            return Err(format!("unexpected key 'required' for mount type '{kind}'"));
+        }
+        if self.size.is_some() && kind != "tmpfs" {
+            return Err(format!("unexpected key 'size' for mount type '{kind}'"));
         }
         Ok(())
     }
@@ -650,10 +752,15 @@ impl MountFields {
     /// The typed mount; `type` defaults to `bind` as in Docker.
     fn build(self) -> Res<RunMount> {
         let kind = self.kind.clone().unwrap_or_else(|| "bind".into());
+        if !matches!(kind.as_str(), "bind" | "cache" | "secret" | "tmpfs") {
+            return Err(format!("unsupported mount type {kind:?}"));
+        }
+        self.check_options(&kind)?;
         let target = self.target.clone();
         let need_target = || {
             target
                 .clone()
+                .filter(|t| !t.is_empty())
                 .ok_or_else(|| format!("mount type {kind} needs a target"))
         };
         Ok(match kind.as_str() {
@@ -661,7 +768,7 @@ impl MountFields {
                 target: need_target()?,
                 source: self.source.unwrap_or_else(|| "/".into()),
                 from: self.from,
-                rw: self.rw,
+                rw: self.rw.unwrap_or(false),
             },
             "cache" => {
                 let sharing = self.sharing.unwrap_or_else(|| "shared".into());
@@ -678,28 +785,33 @@ impl MountFields {
                 }
             }
             "secret" => {
-                let id = match (self.id, &self.target) {
-                    (Some(id), _) => id,
-                    (None, Some(t)) => t.rsplit('/').find(|s| !s.is_empty()).unwrap_or("").into(),
-                    (None, None) => return Err("secret ID missing from mount options".into()),
+                if self.from.is_some() {
+                    return Err("secret mount should not have a from".into());
+                }
+                let id = match (self.id, self.source, &self.target) {
+                    (Some(_), Some(_), _) => return Err("both source and id can't be set".into()),
+                    (Some(id), None, _) | (None, Some(id), _) => id,
+                    (None, None, Some(t)) => {
+                        t.rsplit('/').find(|s| !s.is_empty()).unwrap_or("").into()
+                    }
+                    (None, None, None) => String::new(),
                 };
                 if id.is_empty() {
-                    return Err("secret ID missing from mount options".into());
+                    return Err("invalid secret mount: one of id, source, target required".into());
                 }
                 RunMount::Secret {
                     id,
                     target: self.target,
-                    required: self.required,
+                    required: self.required.unwrap_or(false),
                     mode: self.mode,
                     uid: self.uid,
                     gid: self.gid,
                 }
             }
-            "tmpfs" => RunMount::Tmpfs {
+            _ => RunMount::Tmpfs {
                 target: need_target()?,
                 size: self.size,
             },
-            other => return Err(format!("unsupported mount type {other:?}")),
         })
     }
 }
@@ -741,21 +853,43 @@ fn parse_size(value: &str) -> Res<u64> {
     Ok((number * scale as f64) as u64)
 }
 
-/// `["a", "b"]` as a list of strings, or `None` (the shell form): invalid
-/// JSON falls back to the shell form as in Docker.
-fn exec_form(rest: &str) -> Option<Vec<String>> {
+/// `["a", "b"]` as a list of strings, or `None` (the shell form). As
+/// Docker's `parseJSON`: the first JSON value is decoded (text after it is
+/// ignored), invalid JSON falls back to the shell form, but an array of
+/// anything else than strings is an error.
+fn json_array(rest: &str) -> Res<Option<Vec<String>>> {
     if !rest.starts_with('[') {
-        return None;
+        return Ok(None);
     }
-    serde_json::from_str::<Vec<String>>(rest).ok()
+    let mut values = serde_json::Deserializer::from_str(rest).into_iter::<serde_json::Value>();
+    let Some(Ok(serde_json::Value::Array(items))) = values.next() else {
+        return Ok(None);
+    };
+    items
+        .into_iter()
+        .map(|v| match v {
+            serde_json::Value::String(s) => Ok(s),
+            _ => Err(
+                "when using JSON array syntax, arrays must be comprised of strings only"
+                    .to_string(),
+            ),
+        })
+        .collect::<Res<Vec<_>>>()
+        .map(Some)
+}
+
+/// [`json_array`] where an error means "not the exec form" (for deciding
+/// whether to look for heredocs; the instruction's own parse reports it).
+fn exec_form(rest: &str) -> Option<Vec<String>> {
+    json_array(rest).ok().flatten()
 }
 
 /// The exec form if `rest` is a JSON string array, else the shell form.
-fn command(rest: &str) -> Command {
-    match exec_form(rest) {
+fn command(rest: &str) -> Res<Command> {
+    Ok(match json_array(rest)? {
         Some(list) => Command::Exec(list),
         None => Command::Shell(rest.to_string()),
-    }
+    })
 }
 
 /// Splits on whitespace, quotes not special (Docker's
@@ -769,7 +903,6 @@ fn split_whitespace(rest: &str) -> Vec<String> {
 pub fn parse_words(rest: &str, escape: char) -> Vec<String> {
     let mut words = Vec::new();
     let mut word = String::new();
-    let mut in_word = false;
     let mut quote: Option<char> = None;
     let mut chars = rest.chars().peekable();
     while let Some(ch) = chars.next() {
@@ -790,13 +923,11 @@ pub fn parse_words(rest: &str, escape: char) -> Vec<String> {
             continue;
         }
         if ch.is_whitespace() {
-            if in_word {
+            if !word.is_empty() {
                 words.push(std::mem::take(&mut word));
-                in_word = false;
             }
             continue;
         }
-        in_word = true;
         if ch == '\'' || ch == '"' {
             quote = Some(ch);
         } else if ch == escape {
@@ -811,7 +942,8 @@ pub fn parse_words(rest: &str, escape: char) -> Vec<String> {
         }
         word.push(ch);
     }
-    if in_word {
+    // quotes are kept, so only a lone trailing escape makes an empty word
+    if !word.is_empty() {
         words.push(word);
     }
     words
@@ -1093,8 +1225,14 @@ mod tests {
         let text = "FROM a\n\n# c\nRUN x\nENV a=b\n\nRUNN apt-get\n";
         assert_eq!(
             parse_err(text),
-            "Dockerfile:7: unknown instruction \"RUNN\""
+            "Dockerfile:7: unknown instruction \"RUNN\" (did you mean RUN?)"
         );
+        assert_eq!(
+            parse_err("FROM a\nfrobnicate x\n"),
+            "Dockerfile:2: unknown instruction \"frobnicate\""
+        );
+        assert!(parse_err("FROM a\nCPY a b\n").ends_with("(did you mean COPY?)"));
+        assert!(parse_err("FROM a\nENTRYPIONT x\n").ends_with("(did you mean ENTRYPOINT?)"));
     }
 
     #[test]
@@ -1317,7 +1455,33 @@ mod tests {
     fn invalid_json_falls_back_to_shell_form() {
         assert_eq!(one("CMD [echo, hi]"), Instruction::Cmd(shell("[echo, hi]")));
         assert_eq!(one("CMD ['echo']"), Instruction::Cmd(shell("['echo']")));
-        assert_eq!(one("CMD [\"a\", 1]"), Instruction::Cmd(shell("[\"a\", 1]")));
+        assert_eq!(one("CMD [\"a\""), Instruction::Cmd(shell("[\"a\"")));
+    }
+
+    #[test]
+    fn json_array_of_non_strings_is_an_error() {
+        let e = parse_err("FROM a\nCMD [\"a\", 1]\n");
+        assert!(
+            e.contains("arrays must be comprised of strings only"),
+            "{e}"
+        );
+        assert!(parse_err("FROM a\nCOPY [1, 2]\n").contains("strings only"));
+    }
+
+    #[test]
+    fn json_text_after_the_array_is_ignored() {
+        // as Go's json.Decoder, which reads the first value only
+        assert_eq!(one("CMD [\"a\"] trailing"), Instruction::Cmd(exec(&["a"])));
+    }
+
+    #[test]
+    fn escaped_escape_is_not_a_continuation() {
+        let df = parse_ok("FROM a\nRUN echo \\\\\nRUN next\n");
+        let steps = &df.stages[0].steps;
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[0].text, "RUN echo \\\\");
+        // a lone escape on a line continues
+        assert_eq!(run("RUN a \\\n\\\n b").command, shell("a  b"));
     }
 
     #[test]
@@ -1488,7 +1652,9 @@ mod tests {
     #[test]
     fn run_mount_errors() {
         assert!(parse_err("FROM a\nRUN --mount=type=ssh x\n").contains("unsupported mount type"));
-        assert!(parse_err("FROM a\nRUN --mount=type=secret x\n").contains("secret ID missing"));
+        assert!(
+            parse_err("FROM a\nRUN --mount=type=secret x\n").contains("one of id, source, target")
+        );
         assert!(parse_err("FROM a\nRUN --mount=type=cache x\n").contains("needs a target"));
         assert!(
             parse_err("FROM a\nRUN --mount=type=cache,target=/c,sharing=x x\n").contains("sharing")
@@ -1500,6 +1666,51 @@ mod tests {
         assert!(
             parse_err("FROM a\nRUN --mount=type=cache,target=/c,mode=9 x\n")
                 .contains("invalid value")
+        );
+    }
+
+    #[test]
+    fn run_mount_option_checks() {
+        let cases = [
+            (
+                "type=bind,target=/a,mode=0755",
+                "mode not allowed for \"bind\"",
+            ),
+            ("type=tmpfs,target=/a,uid=1", "uid not allowed"),
+            ("type=secret,id=a,sharing=locked", "invalid cache sharing"),
+            ("type=cache,target=/a,required", "unexpected key 'required'"),
+            ("type=cache,target=/a,size=1m", "unexpected key 'size'"),
+            (
+                "type=cache,target=/a,nosuid",
+                "invalid field 'nosuid' must be a key=value pair",
+            ),
+            ("type=secret,id=a,source=b", "both source and id"),
+            ("type=secret,id=a,from=x", "should not have a from"),
+            (
+                "type=bind,target=/a,from=$STAGE",
+                "doesn't support variable expansion",
+            ),
+            ("type=bind,target=/a,ro=maybe", "invalid value"),
+        ];
+        for (spec, want) in cases {
+            let e = parse_err(&format!("FROM a\nRUN --mount={spec} x\n"));
+            assert!(e.contains(want), "{spec}: {e}");
+        }
+    }
+
+    #[test]
+    fn run_mount_secret_source_is_the_id_and_ro_rw() {
+        let r = run("RUN --mount=type=secret,source=tok,target=/t,required=false x");
+        assert!(
+            matches!(&r.mounts[0], RunMount::Secret { id, required: false, .. } if id == "tok")
+        );
+        let r = run("RUN --mount=type=bind,target=/a,readonly=false x");
+        assert!(matches!(&r.mounts[0], RunMount::Bind { rw: true, .. }));
+        let r = run("RUN --mount=type=bind,target=/a,rw,ro x");
+        assert!(matches!(&r.mounts[0], RunMount::Bind { rw: false, .. }));
+        let r = run("RUN --mount=type=cache,target=/root/.cache/$NAME x");
+        assert!(
+            matches!(&r.mounts[0], RunMount::Cache { target, .. } if target == "/root/.cache/$NAME")
         );
     }
 
@@ -1669,6 +1880,26 @@ mod tests {
     }
 
     #[test]
+    fn heredoc_as_copy_destination_is_an_error() {
+        let e = parse_err("FROM a\nCOPY a <<EOF\nx\nEOF\n");
+        assert!(
+            e.contains("COPY cannot accept a heredoc as a destination"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn onbuild_with_heredoc() {
+        let df = parse_ok("FROM a\nONBUILD RUN <<EOF\necho hi\nEOF\nRUN x\n");
+        let steps = &df.stages[0].steps;
+        assert_eq!(
+            steps[0].instruction,
+            Instruction::Onbuild("RUN <<EOF\necho hi\nEOF".into())
+        );
+        assert_eq!(steps[1].line, 5);
+    }
+
+    #[test]
     fn unterminated_heredoc() {
         let e = parse_err("FROM a\nRUN <<EOF\necho\n");
         assert_eq!(e, "Dockerfile:2: unterminated heredoc \"EOF\"");
@@ -1709,6 +1940,13 @@ mod tests {
     #[test]
     fn healthcheck_errors() {
         assert!(parse_err("FROM a\nHEALTHCHECK NONE x\n").contains("takes no arguments"));
+        assert!(
+            parse_err("FROM a\nHEALTHCHECK --retries=0 CMD x\n").contains("at least 1 (not 0)")
+        );
+        assert_eq!(
+            one("HEALTHCHECK --interval=5s NONE"),
+            Instruction::Healthcheck(Healthcheck::None)
+        );
         assert!(parse_err("FROM a\nHEALTHCHECK echo\n").contains("try CMD"));
         assert!(
             parse_err("FROM a\nHEALTHCHECK --interval=abc CMD x\n").contains("invalid --interval")
@@ -1753,5 +1991,210 @@ mod tests {
         );
         assert_eq!(parse_words("  ", '\\'), Vec::<String>::new());
         assert_eq!(parse_words("a`  b", '`'), vec!["a` ", "b"]);
+        assert_eq!(parse_words("a \\", '\\'), vec!["a"]);
+        assert_eq!(parse_words("\"\" b", '\\'), vec!["\"\"", "b"]);
+    }
+
+    const NODE_APP: &str = r#"# syntax=docker/dockerfile:1
+# A Node app as in the getting-started tutorial.
+ARG NODE_VERSION=20
+FROM node:${NODE_VERSION}-alpine AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm \
+    --mount=type=secret,id=npmrc,target=/root/.npmrc \
+    npm ci --omit=dev
+
+FROM node:${NODE_VERSION}-alpine
+ENV NODE_ENV=production \
+    PORT=3000
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY . .
+USER node
+EXPOSE ${PORT}
+HEALTHCHECK --interval=30s --timeout=3s CMD wget -qO- http://localhost:${PORT}/health || exit 1
+CMD ["node", "src/index.js"]
+"#;
+
+    #[test]
+    fn node_tutorial_dockerfile() {
+        let df = parse_ok(NODE_APP);
+        assert_eq!(
+            df.global_args,
+            vec![ArgDecl {
+                name: "NODE_VERSION".into(),
+                default: Some("20".into())
+            }]
+        );
+        assert_eq!(df.stages.len(), 2);
+        assert_eq!(df.stages[0].base, "node:${NODE_VERSION}-alpine");
+        assert_eq!(df.stages[0].name.as_deref(), Some("deps"));
+        assert_eq!(df.stages[0].line, 4);
+        let deps = &df.stages[0].steps;
+        assert_eq!(deps.len(), 3);
+        let Instruction::Run(run) = &deps[2].instruction else {
+            panic!("{:?}", deps[2]);
+        };
+        assert_eq!(run.command, shell("npm ci --omit=dev"));
+        assert_eq!(run.mounts.len(), 2);
+        assert_eq!(deps[2].line, 7);
+        let last = &df.stages[1].steps;
+        assert_eq!(df.stages[1].line, 11);
+        assert_eq!(
+            last[0].instruction,
+            Instruction::Env(vec![
+                ("NODE_ENV".into(), "production".into()),
+                ("PORT".into(), "3000".into())
+            ])
+        );
+        assert_eq!(
+            last.last().unwrap().instruction,
+            Instruction::Cmd(exec(&["node", "src/index.js"]))
+        );
+        assert_eq!(last.last().unwrap().line, 20);
+        assert!(matches!(
+            &last[6].instruction,
+            Instruction::Healthcheck(Healthcheck::Check {
+                interval: Some(30_000_000_000),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn parsed_words_go_through_subst() {
+        use crate::build::subst;
+        let df =
+            parse_ok("FROM a\nENV A=1 B=\"v $A\" C='$A' D=x\\ y\nCOPY ${SRC:-src}/*.json /app/\n");
+        let Instruction::Env(pairs) = &df.stages[0].steps[0].instruction else {
+            panic!()
+        };
+        let lookup = |k: &str| (k == "A").then(|| "old".to_string());
+        let expanded: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    subst::expand(k, df.escape, lookup).unwrap(),
+                    subst::expand(v, df.escape, lookup).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            expanded,
+            vec![
+                ("A".to_string(), "1".to_string()),
+                ("B".to_string(), "v old".to_string()),
+                ("C".to_string(), "$A".to_string()),
+                ("D".to_string(), "x y".to_string()),
+            ]
+        );
+        let Instruction::Copy(c) = &df.stages[0].steps[1].instruction else {
+            panic!()
+        };
+        assert_eq!(
+            subst::expand(&c.sources[0], df.escape, |_| None).unwrap(),
+            "src/*.json"
+        );
+        assert_eq!(
+            subst::referenced_vars(&c.sources[0], df.escape),
+            vec!["SRC"]
+        );
+    }
+
+    #[test]
+    fn multistage_with_heredoc_and_index_from() {
+        let text = "FROM golang:1.22 AS build\nWORKDIR /src\nCOPY <<EOF main.go\npackage main\nfunc main() { println(\"hi\") }\nEOF\nRUN <<-SH\n\tset -e\n\tgo build -o /out/app main.go\n\tSH\nFROM scratch\nCOPY --from=0 /out/app /app\nENTRYPOINT [\"/app\"]\n";
+        let df = parse_ok(text);
+        assert_eq!(df.stages.len(), 2);
+        let build = &df.stages[0].steps;
+        let Instruction::Copy(c) = &build[1].instruction else {
+            panic!()
+        };
+        assert_eq!(c.sources, vec!["<<EOF".to_string()]);
+        assert_eq!(c.dest, "main.go");
+        assert_eq!(
+            c.heredocs[0].content,
+            "package main\nfunc main() { println(\"hi\") }\n"
+        );
+        let Instruction::Run(r) = &build[2].instruction else {
+            panic!()
+        };
+        assert_eq!(
+            r.heredoc_script().unwrap().content,
+            "set -e\ngo build -o /out/app main.go\n"
+        );
+        assert_eq!(build[2].line, 7);
+        assert_eq!(df.stages[1].line, 11);
+        assert_eq!(
+            df.stages[1].steps[1].instruction,
+            Instruction::Entrypoint(exec(&["/app"]))
+        );
+    }
+
+    /// A fixed-seed generator of texts made of the characters that matter
+    /// to the parser.
+    fn fuzz_texts(count: usize, alphabet: &[&str]) -> Vec<String> {
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        (0..count)
+            .map(|_| {
+                let len = (next() % 40) as usize;
+                (0..len)
+                    .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fuzz_never_panics_and_errors_point_into_the_file() {
+        let alphabet = [
+            "FROM a\n",
+            "RUN ",
+            "COPY ",
+            "ENV ",
+            "ARG ",
+            "ONBUILD ",
+            "HEALTHCHECK ",
+            "CMD ",
+            "<<",
+            "<<-",
+            "EOF",
+            "\n",
+            "\t",
+            " ",
+            "\\",
+            "`",
+            "#",
+            "# escape=`\n",
+            "\"",
+            "'",
+            "[",
+            "]",
+            ",",
+            "=",
+            "$",
+            "{",
+            "}",
+            "--mount=",
+            "type=cache",
+            "--",
+            "µ",
+            "é\u{301}",
+            "\r\n",
+        ];
+        for text in fuzz_texts(3000, &alphabet) {
+            let lines = text.split('\n').count();
+            match parse(&text, "Dockerfile") {
+                Ok(df) => assert!(!df.stages.is_empty()),
+                Err(e) => assert!(e.line >= 1 && e.line <= lines, "{e} in {text:?}"),
+            }
+        }
     }
 }

@@ -36,6 +36,8 @@ struct Pattern {
     /// The cleaned pattern text (without `!`).
     text: String,
     tokens: Vec<Token>,
+    /// A string test instead of the tokens, when the pattern allows.
+    fast: Fast,
     /// `!pattern`: re-includes.
     exclusion: bool,
 }
@@ -92,6 +94,7 @@ impl Matcher {
             let tokens =
                 compile(&text, true).ok_or_else(|| IgnoreError::BadPattern(line.into()))?;
             patterns.push(Pattern {
+                fast: Fast::of(&text, &tokens),
                 text,
                 tokens,
                 exclusion,
@@ -108,19 +111,37 @@ impl Matcher {
     pub fn excluded(&self, rel_path: &str, _is_dir: bool) -> bool {
         let path = clean(rel_path);
         let path = path.trim_start_matches('/');
-        let parents: Vec<&str> = path.match_indices('/').map(|(i, _)| &path[..i]).collect();
+        let mut ancestors = vec![false; self.patterns.len()];
+        for (i, _) in path.match_indices('/') {
+            ancestors = self.ancestors(&path[..i], &ancestors);
+        }
+        self.excluded_below(path, &ancestors)
+    }
+
+    /// [`Matcher::excluded`] given, per pattern, whether it matches one of
+    /// the path's parent directories (the walk computes that once per
+    /// directory).
+    fn excluded_below(&self, path: &str, ancestors: &[bool]) -> bool {
         let mut matched = false;
-        for p in &self.patterns {
+        for (p, &parent_hit) in self.patterns.iter().zip(ancestors) {
             if p.exclusion != matched {
                 continue;
             }
-            let hit =
-                tokens_match(&p.tokens, path) || parents.iter().any(|d| tokens_match(&p.tokens, d));
-            if hit {
+            if parent_hit || p.matches(path) {
                 matched = !p.exclusion;
             }
         }
         matched
+    }
+
+    /// Per pattern: whether it matches `dir` or one of its parents (whose
+    /// answers are `parent`).
+    fn ancestors(&self, dir: &str, parent: &[bool]) -> Vec<bool> {
+        self.patterns
+            .iter()
+            .zip(parent)
+            .map(|(p, &hit)| hit || p.matches(dir))
+            .collect()
     }
 
     /// Whether an excluded directory must still be walked because an
@@ -162,6 +183,62 @@ impl Matcher {
     }
 }
 
+/// moby's shortcuts for patterns that need no regular expression.
+#[derive(Debug, Clone, PartialEq)]
+enum Fast {
+    /// Only literal characters: the path is the pattern.
+    Exact(String),
+    /// Literal characters then a final `**` (`build/**`): a prefix test.
+    Prefix(String),
+    /// `**` then plain characters: a suffix test (`**.log` matches
+    /// `a/b.log`; `**/foo` matches `foo` and `a/foo`), moby's
+    /// `suffixMatch`.
+    Suffix(String),
+    /// Match the tokens.
+    None,
+}
+
+impl Fast {
+    fn of(text: &str, tokens: &[Token]) -> Fast {
+        let literal = |ts: &[Token]| -> Option<String> {
+            ts.iter()
+                .map(|t| match t {
+                    Token::Literal(c) => Some(*c),
+                    _ => None,
+                })
+                .collect()
+        };
+        if let Some(rest) = text.strip_prefix("**")
+            && !rest.is_empty()
+            && !rest.contains(['*', '?', '\\', '[', ']'])
+        {
+            return Fast::Suffix(rest.to_string());
+        }
+        if let Some(lit) = literal(tokens) {
+            return Fast::Exact(lit);
+        }
+        match tokens.split_last() {
+            Some((Token::AnyAll, head)) => literal(head).map_or(Fast::None, Fast::Prefix),
+            _ => Fast::None,
+        }
+    }
+}
+
+impl Pattern {
+    /// Whether the pattern matches `path` itself.
+    fn matches(&self, path: &str) -> bool {
+        match &self.fast {
+            Fast::Exact(lit) => path == lit,
+            Fast::Prefix(prefix) => path.starts_with(prefix.as_str()),
+            Fast::Suffix(suffix) => {
+                path.ends_with(suffix.as_str())
+                    || suffix.strip_prefix('/').is_some_and(|s| path == s)
+            }
+            Fast::None => tokens_match(&self.tokens, path),
+        }
+    }
+}
+
 /// What a context entry is (symbolic links are not followed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
@@ -191,31 +268,37 @@ pub struct ContextEntry {
 /// re-included by a `!` pattern (its contents need a parent).
 pub fn walk(context_dir: &Path, matcher: &Matcher) -> Result<Vec<ContextEntry>, IgnoreError> {
     let mut out = Vec::new();
-    walk_dir(context_dir, "", matcher, &mut out)?;
+    let ancestors = vec![false; matcher.patterns.len()];
+    walk_dir(context_dir, "", matcher, &ancestors, &mut out)?;
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
 
 /// Walks one directory (`rel` is its path in the context, "" for the
-/// root), appending included entries; returns whether any was added.
+/// root; `ancestors` says which patterns match it or a parent), appending
+/// included entries; returns whether any was added.
 fn walk_dir(
     dir: &Path,
     rel: &str,
     matcher: &Matcher,
+    ancestors: &[bool],
     out: &mut Vec<ContextEntry>,
 ) -> Result<bool, IgnoreError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| IgnoreError::Io { path, source }
     };
-    let mut names = Vec::new();
+    let mut entries = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io(dir))? {
         let entry = entry.map_err(io(dir))?;
-        names.push(entry.file_name());
+        // DirEntry::metadata is an fstatat on the directory, without
+        // following a symbolic link.
+        let meta = entry.metadata().map_err(io(&entry.path()))?;
+        entries.push((entry.file_name(), meta));
     }
-    names.sort();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
     let mut added = false;
-    for name in names {
+    for (name, meta) in entries {
         let full = dir.join(&name);
         let name = name
             .to_str()
@@ -225,15 +308,15 @@ fn walk_dir(
         } else {
             format!("{rel}/{name}")
         };
-        let meta = std::fs::symlink_metadata(&full).map_err(io(&full))?;
         let entry = context_entry(path, &meta);
-        let excluded = matcher.excluded(&entry.path, entry.kind == EntryKind::Dir);
+        let excluded = matcher.excluded_below(&entry.path, ancestors);
         if entry.kind == EntryKind::Dir {
             if excluded && !matcher.may_include_under(&entry.path) {
                 continue;
             }
             let at = out.len();
-            let child_added = walk_dir(&full, &entry.path, matcher, out)?;
+            let below = matcher.ancestors(&entry.path, ancestors);
+            let child_added = walk_dir(&full, &entry.path, matcher, &below, out)?;
             if !excluded || child_added {
                 out.insert(at, entry);
                 added = true;
@@ -331,7 +414,8 @@ fn compile(pattern: &str, double_star: bool) -> Option<Vec<Token>> {
             }
             '*' => tokens.push(Token::Star),
             '?' => tokens.push(Token::One),
-            '\\' => tokens.push(Token::Literal(*chars.get(i).unwrap_or(&'\\'))),
+            // a trailing escape is malformed, as in `filepath.Match`
+            '\\' => tokens.push(Token::Literal(*chars.get(i)?)),
             '[' => {
                 let (token, next) = compile_class(&chars, i)?;
                 tokens.push(token);
@@ -394,9 +478,10 @@ fn tokens_match(tokens: &[Token], text: &str) -> bool {
     let t: Vec<char> = text.chars().collect();
     let n = t.len();
     let mut reach = vec![false; n + 1];
+    let mut next = vec![false; n + 1];
     reach[0] = true;
     for token in tokens {
-        let mut next = vec![false; n + 1];
+        next.iter_mut().for_each(|r| *r = false);
         for i in (0..=n).filter(|&i| reach[i]) {
             match token {
                 Token::Literal(c) => {
@@ -435,7 +520,7 @@ fn tokens_match(tokens: &[Token], text: &str) -> bool {
                 Token::AnyAll => next[i..].iter_mut().for_each(|r| *r = true),
             }
         }
-        reach = next;
+        std::mem::swap(&mut reach, &mut next);
         if !reach.contains(&true) {
             return false;
         }
@@ -489,6 +574,19 @@ mod tests {
         assert!(!ex(&mt, "barfoo"));
         let mt = m("**\n");
         assert!(ex(&mt, "anything/at/all"));
+    }
+
+    #[test]
+    fn leading_double_star_suffix() {
+        // moby's suffix match: `**.log` is "ends with .log"
+        let mt = m("**.log\n");
+        assert!(ex(&mt, "a.log"));
+        assert!(ex(&mt, "deep/dir/b.log"));
+        assert!(!ex(&mt, "a.txt"));
+        let mt = m("**/node_modules\n");
+        assert!(ex(&mt, "node_modules/x"));
+        assert!(ex(&mt, "web/node_modules/y"));
+        assert!(!ex(&mt, "web/my_node_modules"));
     }
 
     #[test]
@@ -564,6 +662,10 @@ mod tests {
         ));
         assert!(matches!(
             Matcher::parse("[z-a]\n"),
+            Err(IgnoreError::BadPattern(_))
+        ));
+        assert!(matches!(
+            Matcher::parse("a\\\n"),
             Err(IgnoreError::BadPattern(_))
         ));
     }
@@ -716,11 +818,96 @@ mod tests {
     }
 
     #[test]
+    fn walk_agrees_with_excluded() {
+        let d = TempDir::new("agree");
+        for f in [
+            "a/b/c.log",
+            "a/b/keep.md",
+            "a/x.md",
+            "README.md",
+            "t/test/u",
+            "build/o",
+            "z",
+        ] {
+            d.file(f);
+        }
+        let mt = m("**/*.log\n*.md\n!README.md\n**/test/**\nbuild/**\na/b\n!a/b/keep.md\n");
+        let listed: Vec<String> = walk(&d.0, &mt)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        for f in [
+            "a/b/c.log",
+            "a/b/keep.md",
+            "a/x.md",
+            "README.md",
+            "t/test/u",
+            "build/o",
+            "z",
+        ] {
+            assert_eq!(
+                listed.contains(&f.to_string()),
+                !mt.excluded(f, false),
+                "{f}"
+            );
+        }
+        assert!(
+            listed.contains(&"a/b".to_string()),
+            "parent of a re-included file"
+        );
+        assert!(listed.contains(&"a/b/keep.md".to_string()));
+        assert!(!listed.contains(&"a/b/c.log".to_string()));
+    }
+
+    #[test]
+    fn fast_paths() {
+        let f = |p: &str| Matcher::parse(p).unwrap().patterns[0].fast.clone();
+        assert_eq!(f("a/b"), Fast::Exact("a/b".into()));
+        assert_eq!(f("a\\*"), Fast::Exact("a*".into()));
+        assert_eq!(f("build/**"), Fast::Prefix("build/".into()));
+        assert_eq!(f("**/x"), Fast::Suffix("/x".into()));
+        assert_eq!(f("**/*.x"), Fast::None);
+        assert_eq!(f("a/*"), Fast::None);
+    }
+
+    #[test]
     fn walk_missing_context_is_an_error() {
         let err = walk(Path::new("/nonexistent/ferry-ctx"), &m("")).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("cannot read /nonexistent/ferry-ctx")
         );
+    }
+
+    #[test]
+    fn fuzz_never_panics() {
+        let alphabet = [
+            "*", "**", "?", "[", "]", "^", "-", "\\", "/", "!", "a", "b", ".", "..", "µ", "\n",
+        ];
+        let paths = ["a", "a/b", "b/a/a", ".a", "µ/a.b", "a/b/c/d"];
+        let mut state: u64 = 7;
+        for _ in 0..5000 {
+            let mut text = String::new();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut r = state;
+            for _ in 0..(r % 16) {
+                text.push_str(alphabet[(r % alphabet.len() as u64) as usize]);
+                r = r
+                    .rotate_left(5)
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(3);
+            }
+            if let Ok(m) = Matcher::parse(&text) {
+                for p in paths {
+                    let _ = m.excluded(p, false);
+                }
+            }
+            for p in paths {
+                let _ = glob_match(&text, p);
+            }
+        }
     }
 }

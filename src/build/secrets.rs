@@ -41,6 +41,10 @@ pub enum SecretKind {
     Netrc,
     /// `.pgpass`.
     PgPass,
+    /// A cloud service-account key file (GCP's JSON with a `private_key`).
+    CloudKey,
+    /// `.kube/config` with client keys, tokens or passwords.
+    KubeConfig,
 }
 
 impl fmt::Display for SecretKind {
@@ -57,6 +61,8 @@ impl fmt::Display for SecretKind {
             SecretKind::DockerAuth => "a Docker config with registry credentials",
             SecretKind::Netrc => "a .netrc with a password",
             SecretKind::PgPass => "a PostgreSQL password file (.pgpass)",
+            SecretKind::CloudKey => "a cloud service-account key",
+            SecretKind::KubeConfig => "a kubeconfig with credentials",
         })
     }
 }
@@ -139,13 +145,63 @@ fn content_check(path: &str, name: &str) -> Option<(Check, SecretKind)> {
         "config.json" if ends_with_components(path, &[".docker", "config.json"]) => {
             (docker_config_has_auth, SecretKind::DockerAuth)
         }
+        "config" if ends_with_components(path, &[".kube", "config"]) => {
+            (kubeconfig_has_credentials, SecretKind::KubeConfig)
+        }
         _ if [".pem", ".key", ".p8", ".pk8", ".ppk", ".asc", ".gpg"]
             .iter()
             .any(|ext| lower.ends_with(ext)) =>
         {
             (has_private_key, SecretKind::PrivateKey)
         }
+        _ if lower.ends_with(".json")
+            && [
+                "service-account",
+                "service_account",
+                "serviceaccount",
+                "credentials",
+                "key",
+            ]
+            .iter()
+            .any(|w| lower.contains(w)) =>
+        {
+            (json_has_private_key, SecretKind::CloudKey)
+        }
+        _ if in_ssh_dir(path) && !is_public_ssh_file(&lower) => {
+            (has_private_key, SecretKind::SshPrivateKey)
+        }
         _ => return None,
+    })
+}
+
+/// Whether `path` is in a `.ssh` directory.
+fn in_ssh_dir(path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    parts.len() >= 2 && parts[parts.len() - 2] == ".ssh"
+}
+
+/// The files of `.ssh` that hold no secret.
+fn is_public_ssh_file(lower: &str) -> bool {
+    lower.ends_with(".pub")
+        || matches!(
+            lower,
+            "known_hosts" | "known_hosts.old" | "authorized_keys" | "authorized_keys2" | "config"
+        )
+}
+
+/// A JSON key file: `"private_key"` holding a PEM private key (with
+/// `\n` escapes, so not [`has_private_key`]'s line test).
+fn json_has_private_key(text: &str) -> bool {
+    text.contains("\"private_key\"") && text.contains("PRIVATE KEY-----")
+}
+
+/// A kubeconfig user with embedded credentials.
+fn kubeconfig_has_credentials(text: &str) -> bool {
+    assignments(text).any(|(k, v)| {
+        matches!(
+            k.trim_start_matches("- "),
+            "client-key-data" | "token" | "password"
+        ) && literal_value(v)
     })
 }
 
@@ -251,9 +307,11 @@ fn docker_config_has_auth(text: &str) -> bool {
 }
 
 /// The first [`HEAD_BYTES`] of a regular file, without following a
-/// symbolic link and without blocking on a fifo (layer contents are
-/// written by the build's RUN steps). `None` when it is not a readable
-/// regular file.
+/// symbolic link in the last component and without blocking on a fifo
+/// (layer contents are written by the build's RUN steps). The directories
+/// on the way must not be symbolic links: pass paths found by walking the
+/// layer with `lstat`, after the step's container is gone. `None` when it
+/// is not a readable regular file.
 pub fn read_head(path: &Path) -> Option<Vec<u8>> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
@@ -440,6 +498,49 @@ mod tests {
         let with = "machine api.example.com\n  login me\n  password s3cret\n";
         assert_eq!(check("root/.netrc", with), Some(SecretKind::Netrc));
         assert_eq!(check(".netrc", "machine x login me\n"), None);
+    }
+
+    #[test]
+    fn cloud_key_json() {
+        let sa = r#"{"type": "service_account", "project_id": "p", "private_key_id": "1", "private_key": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"}"#;
+        assert_eq!(
+            check("app/service-account.json", sa),
+            Some(SecretKind::CloudKey)
+        );
+        assert_eq!(check("gcp-key.json", sa), Some(SecretKind::CloudKey));
+        assert_eq!(check("app/credentials.json", r#"{"client_id": "x"}"#), None);
+        assert_eq!(by_name_only("app/package.json"), None);
+        assert_eq!(by_name_only("tsconfig.json"), None);
+    }
+
+    #[test]
+    fn kubeconfig() {
+        let with = "apiVersion: v1\nusers:\n- name: admin\n  user:\n    client-key-data: LS0tLS1CRUdJTg==\n";
+        assert_eq!(
+            check("root/.kube/config", with),
+            Some(SecretKind::KubeConfig)
+        );
+        let token = "users:\n- name: ci\n  user:\n    token: eyJhbGciOi\n";
+        assert_eq!(
+            check("home/u/.kube/config", token),
+            Some(SecretKind::KubeConfig)
+        );
+        let exec = "users:\n- name: eks\n  user:\n    exec:\n      command: aws\n";
+        assert_eq!(check("root/.kube/config", exec), None);
+        assert_eq!(by_name_only("etc/app/config"), None);
+    }
+
+    #[test]
+    fn custom_named_keys_in_ssh_dir() {
+        let key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n";
+        assert_eq!(
+            check("root/.ssh/deploy_key", key),
+            Some(SecretKind::SshPrivateKey)
+        );
+        assert_eq!(check("root/.ssh/github", "ssh-ed25519 AAAA me\n"), None);
+        assert_eq!(by_name_only("root/.ssh/known_hosts"), None);
+        assert_eq!(by_name_only("root/.ssh/config"), None);
+        assert_eq!(by_name_only("root/.ssh/deploy_key.pub"), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Docker's variable substitution (BuildKit's `shell.Lex`): `$V`, `${V}`,
 //! `${V:-word}`, `${V-word}`, `${V:+word}`, `${V+word}`, `${V:?msg}`,
-//! `${V?msg}`, `${V#pat}`, `${V##pat}`, `${V%pat}`, `${V%%pat}`; the
+//! `${V?msg}`, `${V#pat}`, `${V##pat}`, `${V%pat}`, `${V%%pat}`,
+//! `${V/pat/repl}`, `${V//pat/repl}`; the
 //! escape character (`\` or `` ` ``) makes the next character literal,
 //! single quotes suppress expansion, double quotes don't, and the quotes
 //! themselves are removed.
@@ -18,7 +19,11 @@ pub enum SubstError {
     #[error("syntax error: bad substitution")]
     BadSubstitution,
     #[error("unsupported modifier ({0}) in substitution")]
-    UnsupportedModifier(char),
+    UnsupportedModifier(String),
+    #[error("syntax error: missing '/' in ${{}}")]
+    MissingSlash,
+    #[error("invalid escape '\\{0}' in a substitution pattern")]
+    InvalidEscape(char),
     #[error("unexpected end of statement while looking for matching {0}")]
     Unterminated(&'static str),
     /// `${V:?message}` with `V` unset or empty, `${V?message}` with `V` unset.
@@ -34,7 +39,7 @@ pub fn expand(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<String, SubstError> {
     let mut lexer = Lexer::new(word, escape, &lookup, false);
-    Ok(lexer.process(None)?.0)
+    Ok(lexer.process(None, false)?.0)
 }
 
 /// Substitutes variables and splits the result into words on unquoted
@@ -46,7 +51,7 @@ pub fn expand_words(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<String>, SubstError> {
     let mut lexer = Lexer::new(text, escape, &lookup, false);
-    Ok(lexer.process(None)?.1)
+    Ok(lexer.process(None, false)?.1)
 }
 
 /// The variable names `text` refers to (sorted, each once), in every
@@ -55,7 +60,7 @@ pub fn expand_words(
 pub fn referenced_vars(text: &str, escape: char) -> Vec<String> {
     let none = |_: &str| None;
     let mut lexer = Lexer::new(text, escape, &none, true);
-    let _ = lexer.process(None);
+    let _ = lexer.process(None, false);
     let mut names = lexer.seen;
     names.sort();
     names.dedup();
@@ -114,6 +119,8 @@ struct Lexer<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
     /// Only collecting names: evaluate every branch, never fail on `?`.
     dry: bool,
+    /// Keep escape characters (inside `${V#pattern}`).
+    raw_escapes: bool,
     seen: Vec<String>,
 }
 
@@ -130,6 +137,7 @@ impl<'a> Lexer<'a> {
             escape,
             lookup,
             dry,
+            raw_escapes: false,
             seen: Vec::new(),
         }
     }
@@ -151,8 +159,20 @@ impl<'a> Lexer<'a> {
     }
 
     /// Processes up to `stop` (consumed) or the end: the joined result and
-    /// the split words.
-    fn process(&mut self, stop: Option<char>) -> Result<(String, Vec<String>), SubstError> {
+    /// the split words. With `raw_escapes` the escape characters are kept
+    /// (for `${V#pattern}`, where the pattern reads them).
+    fn process(
+        &mut self,
+        stop: Option<char>,
+        raw_escapes: bool,
+    ) -> Result<(String, Vec<String>), SubstError> {
+        let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
+        let out = self.process_inner(stop);
+        self.raw_escapes = saved;
+        out
+    }
+
+    fn process_inner(&mut self, stop: Option<char>) -> Result<(String, Vec<String>), SubstError> {
         let mut result = String::new();
         let mut words = Words::default();
         loop {
@@ -185,6 +205,10 @@ impl<'a> Lexer<'a> {
                 _ => {
                     self.pos += 1;
                     if ch == self.escape {
+                        if self.raw_escapes {
+                            words.add_raw_char(ch);
+                            result.push(ch);
+                        }
                         let Some(next) = self.next() else { break };
                         words.add_raw_char(next);
                         result.push(next);
@@ -227,12 +251,16 @@ impl<'a> Lexer<'a> {
                 Some(ch) => {
                     self.pos += 1;
                     if ch == self.escape {
+                        if self.raw_escapes {
+                            s.push(ch);
+                        }
                         match self.peek() {
                             None => continue,
                             Some(n) if n == '"' || n == '$' || n == self.escape => {
                                 self.pos += 1;
                                 s.push(n);
                             }
+                            Some(_) if self.raw_escapes => {}
                             Some(_) => s.push(ch),
                         }
                     } else {
@@ -285,32 +313,61 @@ impl<'a> Lexer<'a> {
         }
         let name = self.name();
         let value = self.get(&name);
-        match self.next() {
-            None => Err(SubstError::MissingBrace),
-            Some('}') => Ok(value.unwrap_or_default()),
-            Some(':') => {
-                let modifier = self.next().ok_or(SubstError::MissingBrace)?;
-                let word = self.process(Some('}'))?.0;
-                self.modifier(&name, value.filter(|v| !v.is_empty()), modifier, word, true)
+        let first = self.next().ok_or(SubstError::MissingBrace)?;
+        let (colon, op) = if first == ':' {
+            (true, self.next().ok_or(SubstError::MissingBrace)?)
+        } else {
+            (false, first)
+        };
+        let modifier = if colon {
+            format!(":{op}")
+        } else {
+            op.to_string()
+        };
+        match op {
+            '}' if !colon => Ok(value.unwrap_or_default()),
+            '-' | '+' | '?' => {
+                let word = self.process(Some('}'), false)?.0;
+                let value = if colon {
+                    value.filter(|v| !v.is_empty())
+                } else {
+                    value
+                };
+                self.modifier(&name, value, op, word, colon)
             }
-            Some(m @ ('-' | '+' | '?')) => {
-                let word = self.process(Some('}'))?.0;
-                self.modifier(&name, value, m, word, false)
-            }
-            Some(m @ ('#' | '%')) => {
-                let longest = self.peek() == Some(m);
-                if longest {
-                    self.pos += 1;
-                }
-                let pattern = self.process(Some('}'))?.0;
+            '#' | '%' => {
+                let word = self.process(Some('}'), true)?.0;
+                let (longest, pattern) = match word.strip_prefix(op) {
+                    Some(rest) => (true, rest),
+                    None => (false, word.as_str()),
+                };
+                let pattern = compile_pattern(pattern)?;
                 let value = value.unwrap_or_default();
-                Ok(if m == '#' {
+                Ok(if op == '#' {
                     remove_prefix(&value, &pattern, longest)
                 } else {
                     remove_suffix(&value, &pattern, longest)
                 })
             }
-            Some(c) => Err(SubstError::UnsupportedModifier(c)),
+            '/' if !colon => {
+                let all = self.peek() == Some('/');
+                if all {
+                    self.pos += 1;
+                }
+                let pattern = match self.process(Some('/'), true) {
+                    Err(SubstError::MissingBrace) => return Err(SubstError::MissingSlash),
+                    other => other?.0,
+                };
+                let replacement = self.process(Some('}'), true)?.0;
+                let pattern = compile_pattern(&pattern)?;
+                Ok(replace(
+                    &value.unwrap_or_default(),
+                    &pattern,
+                    &replacement,
+                    all,
+                ))
+            }
+            _ => Err(SubstError::UnsupportedModifier(modifier)),
         }
     }
 
@@ -342,72 +399,123 @@ impl<'a> Lexer<'a> {
                     message,
                 })
             }
-            (c, _) => Err(SubstError::UnsupportedModifier(c)),
+            (c, _) => Err(SubstError::UnsupportedModifier(c.to_string())),
         }
     }
 }
 
-/// `${V#pat}` / `${V##pat}`.
-fn remove_prefix(value: &str, pattern: &str, longest: bool) -> String {
-    let cuts: Vec<usize> = value
-        .char_indices()
-        .map(|(i, _)| i)
-        .chain([value.len()])
-        .collect();
-    let mut found = None;
-    for &i in &cuts {
-        if shell_match(pattern, &value[..i]) {
-            found = Some(i);
-            if !longest {
-                break;
+/// A piece of a `${V#pattern}` pattern.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum PatToken {
+    Literal(char),
+    /// `?`
+    One,
+    /// `*`
+    Any,
+}
+
+/// Compiles a shell pattern as BuildKit does: `*`, `?`, `\*`, `\?`, `\\`,
+/// and `\}`/`\/` (the escape only protects the `${}` syntax); other
+/// escapes are errors.
+fn compile_pattern(pattern: &str) -> Result<Vec<PatToken>, SubstError> {
+    let mut out = Vec::new();
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(match c {
+            '*' => PatToken::Any,
+            '?' => PatToken::One,
+            '\\' => match chars.next() {
+                Some(n @ ('*' | '?' | '\\' | '}' | '/')) => PatToken::Literal(n),
+                Some(n) => return Err(SubstError::InvalidEscape(n)),
+                None => return Err(SubstError::InvalidEscape(' ')),
+            },
+            _ => PatToken::Literal(c),
+        });
+    }
+    Ok(out)
+}
+
+/// Whether `pattern` matches all of `text` (positions simulation).
+fn pattern_match(pattern: &[PatToken], text: &[char]) -> bool {
+    let n = text.len();
+    let mut reach = vec![false; n + 1];
+    reach[0] = true;
+    for tok in pattern {
+        let mut next = vec![false; n + 1];
+        match tok {
+            PatToken::Any => {
+                if let Some(first) = reach.iter().position(|&r| r) {
+                    next[first..].iter_mut().for_each(|r| *r = true);
+                }
             }
+            PatToken::One => (0..n)
+                .filter(|&i| reach[i])
+                .for_each(|i| next[i + 1] = true),
+            PatToken::Literal(c) => (0..n)
+                .filter(|&i| reach[i] && text[i] == *c)
+                .for_each(|i| next[i + 1] = true),
         }
+        reach = next;
     }
-    found.map_or_else(|| value.to_string(), |i| value[i..].to_string())
+    reach[n]
 }
 
-/// `${V%pat}` / `${V%%pat}`.
-fn remove_suffix(value: &str, pattern: &str, longest: bool) -> String {
-    let cuts: Vec<usize> = value
-        .char_indices()
-        .map(|(i, _)| i)
-        .chain([value.len()])
-        .collect();
-    let mut found = None;
-    for &i in cuts.iter().rev() {
-        if shell_match(pattern, &value[i..]) {
-            found = Some(i);
-            if !longest {
-                break;
-            }
-        }
+/// `${V#pat}` / `${V##pat}`: drops the shortest / longest matching prefix.
+fn remove_prefix(value: &str, pattern: &[PatToken], longest: bool) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    let mut ends: Box<dyn Iterator<Item = usize>> = if longest {
+        Box::new((0..=chars.len()).rev())
+    } else {
+        Box::new(0..=chars.len())
+    };
+    match ends.find(|&end| pattern_match(pattern, &chars[..end])) {
+        Some(end) => chars[end..].iter().collect(),
+        None => value.to_string(),
     }
-    found.map_or_else(|| value.to_string(), |i| value[..i].to_string())
 }
 
-/// A shell pattern (`*` any string, `?` any character) against a whole
-/// string.
-fn shell_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == t[ti])) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
+/// `${V%pat}` / `${V%%pat}`: drops the shortest / longest matching suffix.
+fn remove_suffix(value: &str, pattern: &[PatToken], longest: bool) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    let mut starts: Box<dyn Iterator<Item = usize>> = if longest {
+        Box::new(0..=chars.len())
+    } else {
+        Box::new((0..=chars.len()).rev())
+    };
+    match starts.find(|&start| pattern_match(pattern, &chars[start..])) {
+        Some(start) => chars[..start].iter().collect(),
+        None => value.to_string(),
+    }
+}
+
+/// `${V/pat/repl}` (first match) and `${V//pat/repl}` (all): leftmost
+/// matches, each as long as possible; an empty match is not replaced.
+fn replace(value: &str, pattern: &[PatToken], replacement: &str, all: bool) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    let mut replaced = false;
+    while i < chars.len() {
+        let end = if replaced && !all {
+            None
         } else {
-            return false;
+            (i + 1..=chars.len())
+                .rev()
+                .find(|&end| pattern_match(pattern, &chars[i..end]))
+        };
+        match end {
+            Some(end) => {
+                out.push_str(replacement);
+                i = end;
+                replaced = true;
+            }
+            None => {
+                out.push(chars[i]);
+                i += 1;
+            }
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    out
 }
 
 #[cfg(test)]
@@ -485,6 +593,26 @@ mod tests {
         assert_eq!(ex("${FILE%%.*}"), "archive");
         assert_eq!(ex("${FILE#nomatch}"), "archive.tar.gz");
         assert_eq!(ex("${PATH%%:*}"), "/usr/bin");
+        assert_eq!(ex("${UNSET#x}"), "");
+        assert_eq!(ex("${FILE#a?c}"), "hive.tar.gz");
+    }
+
+    #[test]
+    fn pattern_escapes() {
+        let e = HashMap::from([("V", "a*b}c")]);
+        let lookup = |k: &str| e.get(k).map(|v| v.to_string());
+        assert_eq!(expand("${V#a\\*}", '\\', lookup).unwrap(), "b}c");
+        assert_eq!(expand("${V%\\}c}", '\\', lookup).unwrap(), "a*b");
+    }
+
+    #[test]
+    fn replacement() {
+        assert_eq!(ex("${PATH/bin/sbin}"), "/usr/sbin:/bin");
+        assert_eq!(ex("${PATH//bin/sbin}"), "/usr/sbin:/sbin");
+        assert_eq!(ex("${FILE/.*/}"), "archive");
+        assert_eq!(ex("${FILE//a/A}"), "Archive.tAr.gz");
+        assert_eq!(ex("${FILE/zzz/y}"), "archive.tar.gz");
+        assert_eq!(ex("${UNSET/a/b}"), "");
     }
 
     #[test]
@@ -496,12 +624,14 @@ mod tests {
         assert_eq!(ex_err("${NAME:-x"), "syntax error: missing '}'");
         assert_eq!(
             ex_err("${NAME:=x}"),
-            "unsupported modifier (=) in substitution"
+            "unsupported modifier (:=) in substitution"
         );
         assert_eq!(
-            ex_err("${NAME/a/b}"),
-            "unsupported modifier (/) in substitution"
+            ex_err("${NAME^}"),
+            "unsupported modifier (^) in substitution"
         );
+        assert_eq!(ex_err("${NAME/a"), "syntax error: missing '/' in ${}");
+        assert!(ex_err("${NAME#\\x}").contains("invalid escape"));
         assert!(ex_err("'abc").contains("single-quote"));
         assert!(ex_err("\"abc").contains("double-quote"));
     }
@@ -578,10 +708,47 @@ mod tests {
 
     #[test]
     fn shell_patterns() {
-        assert!(shell_match("*", ""));
-        assert!(shell_match("a*c", "abbc"));
-        assert!(shell_match("a?c", "abc"));
-        assert!(!shell_match("a?c", "ac"));
-        assert!(!shell_match("*.gz", "x.tar"));
+        let m = |p: &str, t: &str| {
+            let chars: Vec<char> = t.chars().collect();
+            pattern_match(&compile_pattern(p).unwrap(), &chars)
+        };
+        assert!(m("*", ""));
+        assert!(m("a*c", "abbc"));
+        assert!(m("a?c", "abc"));
+        assert!(!m("a?c", "ac"));
+        assert!(!m("*.gz", "x.tar"));
+        assert!(m("a\\*", "a*"));
+        assert!(!m("a\\*", "ab"));
+    }
+
+    #[test]
+    fn fuzz_never_panics() {
+        let alphabet = [
+            "$", "{", "}", ":", "-", "+", "?", "#", "%", "/", "\\", "'", "\"", "a", "NAME", " ",
+            "*", "µ", "`",
+        ];
+        let mut state: u64 = 42;
+        let e = env();
+        for _ in 0..5000 {
+            let mut word = String::new();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut r = state;
+            for _ in 0..(r % 24) {
+                word.push_str(alphabet[(r % alphabet.len() as u64) as usize]);
+                r = r
+                    .rotate_left(7)
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1);
+            }
+            for escape in ['\\', '`'] {
+                let lookup = |k: &str| e.get(k).map(|v| v.to_string());
+                let one = expand(&word, escape, lookup);
+                let many = expand_words(&word, escape, lookup);
+                assert_eq!(one.is_ok(), many.is_ok(), "{word:?}");
+                let _ = referenced_vars(&word, escape);
+            }
+        }
     }
 }

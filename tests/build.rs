@@ -501,10 +501,11 @@ fn copy_semantics(rootless: bool) {
     e.build(&["-t", "copies"]).ok();
     let script = "ls /etc/app; echo --; ls -R /srv/data; echo --; \
                   stat -c '%U:%G %a' /srv/owned.conf; cat /srv/renamed.conf; \
-                  cat /opt/pkg/README; cat /etc/motd; /copied/busybox echo ran";
+                  cat /opt/pkg/README; cat /etc/motd; /copied/busybox echo ran; \
+                  cat /from-bind; ls /mnt 2>&1 | grep -c 'No such file'";
     let out = e.run("copies", &["sh", "-c", script]);
     let want = "a.conf\nb.conf\n--\n/srv/data:\none\nsub\n\n/srv/data/sub:\ntwo\n--\n\
-                nobody:nogroup 640\nb\nfrom the tarball\nwelcome to example\nran\n";
+                nobody:nogroup 640\nb\nfrom the tarball\nwelcome to example\nran\na\n1\n";
     assert_eq!(out, want);
 }
 

@@ -84,6 +84,28 @@ pub fn copy(
     Ok(false)
 }
 
+/// `RUN --mount=type=bind,source=PATH`: the context path to bind (refused
+/// outside the context) and the hash of what it holds, for the step's key.
+pub fn bind_source(b: &Builder, source: &str) -> Result<(PathBuf, String), BuildError> {
+    let ctx = fs::canonicalize(&b.opts.context).map_err(|e| err(format!("build context: {e}")))?;
+    let origin = Origin::Context(ctx.clone(), super::context::Ignore::load(&ctx)?);
+    let rel = clean_source(source)?;
+    let mut items = Vec::new();
+    for (_, src, meta, _) in origin.sources(&rel)? {
+        let mode = meta.mode() & 0o7777;
+        if let Src::Dir(p) = &src {
+            origin.walk(p, "/", None, None, &mut items)?;
+        }
+        items.push(Item {
+            dest: "/".into(),
+            src,
+            mode,
+            owner: None,
+        });
+    }
+    Ok((ctx.join(&rel), hash_items(&items)?))
+}
+
 /// Write `items` into a fresh directory and commit it as a layer.
 fn write_layer(b: &Builder, items: Vec<Item>, here: Merged) -> Result<LayerRecord, BuildError> {
     let dir = commit::tmp_path(b.store, "copy");

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::ast::{Command, Run, RunMount};
 use super::stage::{Builder, Stage};
-use super::{BuildError, Network, cache, commit};
+use super::{BuildError, Network, cache, commit, copy};
 use crate::container::template::{default_spec, make_rootless};
 use crate::container::{self, CreateOptions};
 use crate::image::bundle::{BundleOptions, make_bundle};
@@ -43,7 +43,7 @@ pub fn run(b: &mut Builder, st: &mut Stage, r: &Run, label: &str) -> Result<bool
         _ => b.opts.network,
     };
     let created_by = format!("RUN {} # buildkit", shell_words(&argv));
-    let mounts_key = serde_json::to_string(&mount_key(&r.mounts)).expect("json");
+    let mounts_key = serde_json::to_string(&mount_key(b, &r.mounts)?).expect("json");
     let key = cache::key(
         &st.key,
         &[
@@ -105,8 +105,20 @@ fn command(st: &Stage, r: &Run) -> Vec<String> {
 }
 
 /// The mounts as the cache key sees them (ids and targets, no content).
-fn mount_key(mounts: &[RunMount]) -> Value {
-    json!(mounts.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>())
+/// The mounts as the cache key sees them: ids and targets (never a
+/// secret's content), and the content hash of a bound context path.
+fn mount_key(b: &Builder, mounts: &[RunMount]) -> Result<Value, BuildError> {
+    let mut out = Vec::new();
+    for m in mounts {
+        out.push(format!("{m:?}"));
+        if let RunMount::Bind {
+            source, from: None, ..
+        } = m
+        {
+            out.push(copy::bind_source(b, source)?.1);
+        }
+    }
+    Ok(json!(out))
 }
 
 fn shell_words(argv: &[String]) -> String {
@@ -322,8 +334,27 @@ fn mounts(b: &Builder, r: &Run) -> Result<Vec<Value>, String> {
                     "destination": target, "type": "tmpfs", "source": "tmpfs", "options": opts,
                 }));
             }
-            RunMount::Bind { .. } => {
-                return Err("RUN --mount=type=bind is not supported yet".into());
+            RunMount::Bind {
+                source,
+                target,
+                from: None,
+                rw,
+            } => {
+                if *rw {
+                    log::warn!(
+                        "RUN --mount=type=bind,rw: bound read-only (writes would be dropped anyway)"
+                    );
+                }
+                let (src, _) = copy::bind_source(b, source).map_err(|e| e.to_string())?;
+                out.push(json!({
+                    "destination": target, "type": "bind", "source": src,
+                    "options": ["rbind", "ro", "nosuid", "nodev"],
+                }));
+            }
+            RunMount::Bind { from: Some(f), .. } => {
+                return Err(format!(
+                    "RUN --mount=type=bind,from={f} is not supported yet: COPY --from the files instead"
+                ));
             }
         }
     }

@@ -140,7 +140,7 @@ impl<'a> Request<'a> {
         add: bool,
     ) -> Result<Request<'a>, BuildError> {
         let vars = st.vars();
-        let x = |w: &str| vars::expand(w, &vars);
+        let x = |w: &str| vars::expand(w, &vars, st.escape);
         let sources: Vec<String> = c.sources.iter().map(|s| x(s)).collect::<Result<_, _>>()?;
         let dest_word = x(&c.dest)?;
         let chown = c.chown.as_deref().map(x).transpose()?;
@@ -197,7 +197,7 @@ impl<'a> Request<'a> {
             .find(|h| h.name == name)
             .ok_or_else(|| err(format!("no heredoc {name}")))?;
         let content = if h.expand {
-            vars::expand(&h.content, &st.vars())?
+            st.expand(&h.content)?
         } else {
             h.content.clone()
         };
@@ -328,7 +328,7 @@ fn origin(b: &Builder, st: &Stage, c: &ast::Copy) -> Result<Origin, BuildError> 
         let ignore = super::context::Ignore::load(&ctx)?;
         return Ok(Origin::Context(ctx, ignore));
     };
-    let from = vars::expand(from, &st.vars())?;
+    let from = st.expand(from)?;
     if let Some(j) = b.stage_index(&from, st.index) {
         let s = b
             .stage_done(j)

@@ -4,9 +4,9 @@
 
 use serde_json::{Value, json};
 
+use super::BuildError;
 use super::ast::{Command, Healthcheck, Instruction};
 use super::stage::{Stage, join_abs};
-use super::{BuildError, vars};
 
 /// Apply a metadata instruction; false if `ins` is not one (RUN, COPY,
 /// ADD, ARG are the builder's).
@@ -65,7 +65,7 @@ pub fn apply(st: &mut Stage, ins: &Instruction) -> Result<bool, BuildError> {
 
 /// A word substituted with the stage's variables.
 fn sub(st: &Stage, w: &str) -> Result<String, BuildError> {
-    vars::expand(w, &st.vars())
+    st.expand(w)
 }
 
 /// `ENV`: every value substituted with the variables before it (as

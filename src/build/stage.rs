@@ -35,6 +35,8 @@ pub struct Stage {
     pub created: String,
     /// Which step made each layer of this stage (for warnings).
     pub layer_steps: Vec<String>,
+    /// The Dockerfile's escape character (for substitution).
+    pub escape: char,
 }
 
 impl Stage {
@@ -63,6 +65,11 @@ impl Stage {
         let mut v = self.args.clone();
         v.extend(self.env());
         v
+    }
+
+    /// `word` substituted with [`Stage::vars`].
+    pub fn expand(&self, word: &str) -> Result<String, BuildError> {
+        vars::expand(word, &self.vars(), self.escape)
     }
 
     /// The environment of a `RUN`: ENV plus the ARGs ENV does not set.
@@ -177,7 +184,7 @@ impl<'a> Builder<'a> {
             let v = opts.build_args.get(&a.name).cloned().or_else(|| {
                 a.default
                     .as_ref()
-                    .and_then(|d| vars::expand(d, &global).ok())
+                    .and_then(|d| vars::expand(d, &global, df.escape).ok())
             });
             if let Some(v) = v {
                 global.insert(a.name.clone(), v);
@@ -221,7 +228,7 @@ impl<'a> Builder<'a> {
                 continue;
             }
             let s = &self.df.stages[i];
-            let base = vars::expand(&s.base, &self.global).unwrap_or_default();
+            let base = vars::expand(&s.base, &self.global, self.df.escape).unwrap_or_default();
             if let Some(j) = self.stage_index(&base, i) {
                 todo.push(j);
             }
@@ -295,7 +302,7 @@ impl<'a> Builder<'a> {
     /// The state a stage starts from: its `FROM`.
     fn base(&mut self, i: usize) -> Result<Stage, BuildError> {
         let s = &self.df.stages[i];
-        let base = vars::expand(&s.base, &self.global)?;
+        let base = vars::expand(&s.base, &self.global, self.df.escape)?;
         let mut st = if let Some(j) = self.stage_index(&base, i) {
             self.done[j].clone().expect("stages built in order")
         } else if base == "scratch" {
@@ -306,6 +313,7 @@ impl<'a> Builder<'a> {
         };
         st.index = i;
         st.name = s.name.clone();
+        st.escape = self.df.escape;
         st.args = BTreeMap::new();
         st.cmd_from_base = st.config["config"]["Cmd"].is_array();
         if let Some(onbuild) = st.config["config"]["OnBuild"].as_array()
@@ -373,11 +381,7 @@ impl<'a> Builder<'a> {
                 .build_args
                 .get(&a.name)
                 .cloned()
-                .or_else(|| {
-                    a.default
-                        .as_ref()
-                        .and_then(|d| vars::expand(d, &st.vars()).ok())
-                })
+                .or_else(|| a.default.as_ref().and_then(|d| st.expand(d).ok()))
                 .or_else(|| self.global.get(&a.name).cloned());
             if let Some(v) = v {
                 st.args.insert(a.name.clone(), v);
@@ -463,6 +467,7 @@ fn scratch() -> Stage {
         cmd_from_base: false,
         created: crate::timefmt::now_rfc3339(),
         layer_steps: Vec::new(),
+        escape: '\\',
     }
 }
 
@@ -497,6 +502,7 @@ fn from_image(store: &Store, rec: &ImageRecord) -> Result<Stage, BuildError> {
         cmd_from_base: false,
         created,
         layer_steps: steps,
+        escape: '\\',
     })
 }
 

@@ -6,9 +6,13 @@ use std::collections::BTreeMap;
 use super::BuildError;
 use super::subst;
 
-/// `word` with its variables replaced from `vars` (quotes and escapes
-/// removed, as Docker does).
-pub fn expand(word: &str, vars: &BTreeMap<String, String>) -> Result<String, BuildError> {
-    subst::expand(word, '\\', |n| vars.get(n).cloned())
+/// `word` with its variables replaced from `vars` (quotes and escapes,
+/// with the Dockerfile's escape character, removed as Docker does).
+pub fn expand(
+    word: &str,
+    vars: &BTreeMap<String, String>,
+    escape: char,
+) -> Result<String, BuildError> {
+    subst::expand(word, escape, |n| vars.get(n).cloned())
         .map_err(|e| BuildError::plan(format!("{word}: {e}")))
 }

@@ -521,3 +521,29 @@ fn copy_and_add_rootless() {
         copy_semantics(true);
     }
 }
+
+fn network_modes(rootless: bool) {
+    let e = Env::new(if rootless { "net-rl" } else { "net" }, "bad", rootless);
+    e.edit(
+        "Dockerfile",
+        "FROM bb\nRUN cut -d: -f1 /proc/net/dev | tail -n +3 | tr -d ' ' > /netdevs\n",
+    );
+    e.build(&["-t", "isolated", "--network", "none"]).ok();
+    assert_eq!(e.run("isolated", &["cat", "/netdevs"]), "lo\n");
+    e.build(&["-t", "hostnet", "--network", "host"]).ok();
+    let host = e.run("hostnet", &["cat", "/netdevs"]);
+    assert!(host.lines().count() > 1, "the host's interfaces: {host}");
+}
+
+#[test]
+fn run_steps_get_the_network_asked_for() {
+    require_root!();
+    network_modes(false);
+}
+
+#[test]
+fn run_steps_get_the_network_asked_for_rootless() {
+    if rootless_ok() {
+        network_modes(true);
+    }
+}

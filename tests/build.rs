@@ -547,3 +547,26 @@ fn run_steps_get_the_network_asked_for_rootless() {
         network_modes(true);
     }
 }
+
+/// A hostile RUN step swaps a mount point's parent for a symlink to a host
+/// directory, hoping the commit's clean-up of mount points removes the
+/// host's empty entry there: it must not leave the layer.
+#[test]
+fn mount_point_cleanup_never_follows_the_containers_symlinks() {
+    require_root!();
+    let e = Env::new("stub-attack", "bad", false);
+    let victim = e.s.path("victim");
+    fs::create_dir_all(victim.join("b")).unwrap();
+    let df = format!(
+        "FROM bb\nRUN --mount=type=tmpfs,target=/a/b sh -c 'mv /a /c && ln -s {} /a'\n",
+        victim.display()
+    );
+    e.edit("Dockerfile", &df);
+    let r = e.build(&["-t", "attack"]);
+    assert!(
+        victim.join("b").is_dir(),
+        "the host's empty directory was removed: {}",
+        r.stderr
+    );
+    e.assert_nothing_left();
+}

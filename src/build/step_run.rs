@@ -263,10 +263,7 @@ fn run_in(
         });
     }
     let upper = dir.join("upper");
-    commit::commit_dir(store, &upper, move |u| {
-        remove_stubs(u, &layers, &stubs);
-        Ok(())
-    })
+    commit::commit_dir(store, &upper, move |u| remove_stubs(u, &layers, &stubs))
 }
 
 /// Build steps run with Docker's capabilities, may gain privileges (sudo,
@@ -372,11 +369,15 @@ fn cache_mount_dir(b: &Builder, id: &str) -> Result<PathBuf, String> {
 /// Drop from the upper directory the mount points the runtime made for
 /// this step's mounts (an empty file or directory the lower layers lack),
 /// and their parents made for them.
-fn remove_stubs(upper: &Path, lowers: &[PathBuf], dests: &[String]) {
+fn remove_stubs(upper: &Path, lowers: &[PathBuf], dests: &[String]) -> Result<(), String> {
+    // The upper directory was written by the container: resolved inside
+    // it, never through a symlink the container left there.
+    let root =
+        crate::fs::Root::open(upper).map_err(|e| format!("open {}: {e}", upper.display()))?;
     let in_lower = |rel: &Path| {
         lowers
             .iter()
-            .any(|l| std::fs::symlink_metadata(l.join(rel)).is_ok())
+            .any(|l| crate::fs::Root::open(l).is_ok_and(|r| r.resolve_no_symlinks(rel).is_ok()))
     };
     let mut dests: Vec<&String> = dests.iter().collect();
     // Deepest first, so parents are empty when their turn comes.
@@ -385,25 +386,41 @@ fn remove_stubs(upper: &Path, lowers: &[PathBuf], dests: &[String]) {
         let rel = PathBuf::from(d.trim_start_matches('/'));
         let mut cur: Option<&Path> = Some(rel.as_path());
         while let Some(p) = cur.filter(|p| !p.as_os_str().is_empty()) {
-            if in_lower(p) || !remove_if_empty(&upper.join(p)) {
+            if in_lower(p) || !remove_if_empty(&root, p) {
                 break;
             }
             cur = p.parent();
         }
     }
+    Ok(())
 }
 
-/// Remove `p` if it is an empty directory or an empty regular file (not
-/// following symlinks); whether it is gone.
-fn remove_if_empty(p: &Path) -> bool {
-    let Ok(m) = std::fs::symlink_metadata(p) else {
-        return true;
+/// Remove `rel` (in `root`, reached without following any symlink) if it
+/// is an empty directory or an empty regular file; whether it is gone.
+fn remove_if_empty(root: &crate::fs::Root, rel: &Path) -> bool {
+    use nix::fcntl::AtFlags;
+    use nix::sys::stat::{SFlag, fstatat};
+    use nix::unistd::{UnlinkatFlags, unlinkat};
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return false;
     };
-    if m.is_dir() {
-        std::fs::remove_dir(p).is_ok()
-    } else if m.is_file() && m.len() == 0 {
-        std::fs::remove_file(p).is_ok()
+    let dir = match root.resolve_no_symlinks(parent) {
+        Ok(fd) => fd,
+        Err(nix::errno::Errno::ENOENT) => return true,
+        Err(_) => return false,
+    };
+    let st = match fstatat(&dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(nix::errno::Errno::ENOENT) => return true,
+        Err(_) => return false,
+    };
+    let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+    let how = if kind == SFlag::S_IFDIR {
+        UnlinkatFlags::RemoveDir
+    } else if kind == SFlag::S_IFREG && st.st_size == 0 {
+        UnlinkatFlags::NoRemoveDir
     } else {
-        false
-    }
+        return false;
+    };
+    unlinkat(&dir, name, how).is_ok()
 }

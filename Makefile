@@ -71,6 +71,7 @@ bench:
 	bash bench/run.sh
 	bash bench/registry.sh
 	bash bench/systemd.sh
+	bash bench/build.sh
 
 lint:
 	cargo fmt --check

@@ -156,6 +156,8 @@ pub enum Command {
         #[arg(long)]
         rootless: bool,
     },
+    /// Build an image from a Dockerfile into the image store
+    Build(BuildOpts),
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -581,4 +583,35 @@ pub enum SaveFormat {
     OciArchive,
     /// `docker save`'s format, for `docker load` and `podman load`
     DockerArchive,
+}
+
+/// `ferry build`: a Dockerfile to an image in the store.
+#[derive(Args, Debug)]
+pub struct BuildOpts {
+    /// Image store (default: as `ferry image`)
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Name of the image
+    #[arg(short = 't', long = "tag", value_name = "NAME")]
+    pub tag: String,
+    /// The Dockerfile (default: CONTEXT/Dockerfile)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// A build argument (repeatable)
+    #[arg(long = "build-arg", value_name = "K=V")]
+    pub build_args: Vec<String>,
+    /// Build this stage (and what it needs) only
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// Run every step, ignoring the cache
+    #[arg(long)]
+    pub no_cache: bool,
+    /// A secret for `RUN --mount=type=secret` (repeatable)
+    #[arg(long, value_name = "id=ID,src=PATH")]
+    pub secret: Vec<String>,
+    /// The network of RUN steps: none, host or private
+    #[arg(long, value_name = "MODE", default_value = "private")]
+    pub network: String,
+    /// The build context directory
+    pub context: PathBuf,
 }

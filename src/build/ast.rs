@@ -5,13 +5,26 @@
 //! substitutes in.
 
 /// A whole Dockerfile.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dockerfile {
+    /// The escape character (`\\`, or `` ` `` after `# escape=``): what
+    /// `subst` needs to read the words below.
+    pub escape: char,
     /// `ARG`s before the first `FROM`: usable in `FROM` lines, and in a
     /// stage once re-declared there by a bare `ARG NAME`.
     pub global_args: Vec<ArgDecl>,
     /// Stages in file order.
     pub stages: Vec<Stage>,
+}
+
+impl Default for Dockerfile {
+    fn default() -> Self {
+        Dockerfile {
+            escape: '\\',
+            global_args: Vec::new(),
+            stages: Vec::new(),
+        }
+    }
 }
 
 /// One `FROM` and the instructions up to the next `FROM`.
@@ -36,7 +49,8 @@ pub struct Step {
     /// Line where the instruction starts (1-based).
     pub line: usize,
     /// The instruction as written, continuations joined, for history's
-    /// `created_by` and the progress line (`RUN npm install`).
+    /// `created_by` and the progress line (`RUN npm install`). Heredoc
+    /// bodies are not in it (they are in the instruction's `heredocs`).
     pub text: String,
     /// What it does.
     pub instruction: Instruction,
@@ -62,7 +76,7 @@ pub struct Heredoc {
     /// The delimiter word, which is also the file name for `COPY <<NAME`.
     pub name: String,
     /// The body, without the closing delimiter line (leading tabs removed
-    /// for `<<-`).
+    /// for `<<-`); every line ends with `\n`.
     pub content: String,
     /// False when the delimiter was quoted: no variable expansion.
     pub expand: bool,

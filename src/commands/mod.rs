@@ -1,5 +1,6 @@
 //! One file per subcommand; `dispatch` maps the parsed command line to them.
 
+mod build;
 mod checkpoint;
 mod create;
 mod delete;
@@ -104,6 +105,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Checkpoint(o) => checkpoint::checkpoint(&store(g)?, &o).map(|()| 0),
         Command::Restore(o) => checkpoint::restore(&store(g)?, &o),
         Command::Spec { bundle, rootless } => spec::spec(bundle.as_deref(), rootless).map(|()| 0),
+        Command::Build(o) => build::build(g, &o).map(|()| 0),
     }
 }
 

@@ -31,6 +31,7 @@ mod flatten;
 pub mod history;
 mod http;
 pub mod import;
+pub mod pack;
 pub mod progress;
 pub mod push;
 pub mod registry;

@@ -368,6 +368,12 @@ impl Store {
             if let Some(m) = &r.manifest {
                 blobs.insert(m.hex().to_string());
             }
+            // Layers ferry built keep their tar as a blob.
+            blobs.extend(r.layers.iter().map(|l| l.digest.hex().to_string()));
+        }
+        for (diff, blob) in self.cached_layers() {
+            layers.insert(diff);
+            blobs.insert(blob);
         }
         let refs = self.root.join("refs");
         for e in fs::read_dir(&refs)
@@ -470,4 +476,22 @@ pub(crate) fn private_dir(dir: &Path) -> Result<(), ImageError> {
             .map_err(ImageError::sys(format!("make {} private", show(dir))))?;
     }
     Ok(())
+}
+
+impl Store {
+    /// The layers (diff_id and blob hex) the build cache (`cache/*.json`,
+    /// each with a `layer` record) keeps alive.
+    fn cached_layers(&self) -> Vec<(String, String)> {
+        let Ok(rd) = fs::read_dir(self.root.join("cache")) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter_map(|e| {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&fs::read(e.path()).ok()?).ok()?;
+                let l: LayerRecord = serde_json::from_value(v["layer"].clone()).ok()?;
+                Some((l.diff_id.hex().to_string(), l.digest.hex().to_string()))
+            })
+            .collect()
+    }
 }

@@ -1,0 +1,3 @@
+#!/bin/sh
+# module 1
+echo "module 1"

@@ -1,0 +1,3 @@
+#!/bin/sh
+# module 2
+echo "module 2"

@@ -1,0 +1,3 @@
+#!/bin/sh
+# module 3
+echo "module 3"

@@ -1,0 +1,3 @@
+#!/bin/sh
+# module 4
+echo "module 4"

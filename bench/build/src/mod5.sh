@@ -1,0 +1,3 @@
+#!/bin/sh
+# module 5
+echo "module 5"

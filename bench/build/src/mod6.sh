@@ -1,0 +1,3 @@
+#!/bin/sh
+# module 6
+echo "module 6"

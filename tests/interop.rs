@@ -80,10 +80,11 @@ struct Podman {
 }
 
 impl Podman {
-    fn new(s: &Scratch) -> Podman {
+    /// A podman store of its own under `s`, named `name`.
+    fn new(s: &Scratch, name: &str) -> Podman {
         Podman {
-            root: s.path("podman-root"),
-            run: s.path("podman-run"),
+            root: s.path(&format!("{name}-root")),
+            run: s.path(&format!("{name}-run")),
         }
     }
 
@@ -198,7 +199,7 @@ fn built_image_runs_under_podman() {
     let remote = skopeo_inspect(&format!("docker://{dest}"));
     assert_eq!(remote["Digest"], digest.as_str());
     assert_eq!(remote["Layers"].as_array().unwrap().len(), 3, "{remote:#}");
-    let podman = Podman::new(&s);
+    let podman = Podman::new(&s, "podman-pulled");
     podman.ok(&["pull", "--tls-verify=false", &dest]);
     assert_eq!(podman.run_image(&dest).trim(), EXPECTED);
     // podman reads the build's history: one entry per instruction.
@@ -212,7 +213,9 @@ fn built_image_runs_under_podman() {
         assert!(history.contains(step), "{step}: {history}");
     }
 
-    // Saved as a docker-archive, loaded and run by podman.
+    // Saved as a docker-archive, loaded and run by podman (a store of its
+    // own, so no layer is reused from the pull).
+    let podman = Podman::new(&s, "podman-loaded");
     let archive = s.path("app-docker.tar");
     image(
         &s,

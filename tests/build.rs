@@ -548,6 +548,128 @@ fn run_steps_get_the_network_asked_for_rootless() {
     }
 }
 
+/// The host's first global IPv4 address (not loopback).
+fn host_address() -> String {
+    let out = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .map(str::to_string)
+        .expect("the host has a global IPv4 address")
+}
+
+/// The pids of pasta processes whose command line mentions `dir` (their
+/// pid file is in the step's bundle under it).
+fn pastas_under(dir: &Path) -> Vec<i32> {
+    let needle = dir.display().to_string();
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let comm = fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        let cmdline = fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if comm.starts_with("pas") && String::from_utf8_lossy(&cmdline).contains(&needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// No pasta of this test remains. A step's pasta is SIGKILLed without
+/// waiting (it publishes no port); its exit takes tens of milliseconds.
+fn assert_no_pasta(dir: &Path, when: &str) {
+    let mut left = pastas_under(dir);
+    for _ in 0..30 {
+        if left.is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        left = pastas_under(dir);
+    }
+    panic!("pasta left after {when}: {left:?}");
+}
+
+/// The default (private) network: a RUN step reaches a server the test
+/// runs on the host's own (non-loopback) address, through pasta, with
+/// pasta's DNS forwarder in resolv.conf; `--network none` cannot reach
+/// it; a step that fails after reaching it fails the build and leaves
+/// nothing behind; no pasta remains after any build. (No `wget -T`:
+/// bookworm's busybox wget crashes with it.)
+fn private_network(rootless: bool) {
+    let e = Env::new(if rootless { "priv-rl" } else { "priv" }, "bad", rootless);
+    let addr = host_address();
+    let port = std::net::TcpListener::bind((addr.as_str(), 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let www = e.s.path("www");
+    fs::create_dir_all(&www).unwrap();
+    fs::write(www.join("index.html"), "from the host\n").unwrap();
+    let mut server = std::process::Command::new("busybox")
+        .args(["httpd", "-f", "-p", &format!("{addr}:{port}"), "-h"])
+        .arg(&www)
+        .spawn()
+        .unwrap();
+    let url = format!("http://{addr}:{port}/");
+    e.edit(
+        "Dockerfile",
+        &format!(
+            "FROM bb\nRUN wget -q -O /got {url}; echo $? > /rc; \
+             grep nameserver /etc/resolv.conf > /dns; hostname > /name; \
+             cut -d: -f1 /proc/net/dev | tail -n +3 | tr -d ' ' | sort > /netdevs\n"
+        ),
+    );
+    let default = e.build(&["-t", "private"]);
+    let none = e.build(&["-t", "isolated", "--network", "none"]);
+    e.edit(
+        "Dockerfile",
+        &format!("FROM bb\nRUN wget -q -O- {url} && exit 7\n"),
+    );
+    let failed = e.build(&["-t", "failed"]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_no_pasta(&e.s.dir, "the builds");
+    default.ok();
+    let out = e.run(
+        "private",
+        &["cat", "/rc", "/got", "/dns", "/name", "/netdevs"],
+    );
+    assert_eq!(
+        out, "0\nfrom the host\nnameserver 10.0.2.3\nferry-build\neth0\nlo\n",
+        "the host's server at {url}"
+    );
+    none.ok();
+    let rc = e.run("isolated", &["cat", "/rc"]);
+    assert_ne!(rc, "0\n", "--network none reached {url}");
+    assert_ne!(failed.code, 0, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("exited with status 7"),
+        "the step reached the server, then failed: {}",
+        failed.stderr
+    );
+    e.assert_nothing_left();
+}
+
+#[test]
+fn run_steps_reach_the_hosts_network_by_default() {
+    require_root!();
+    private_network(false);
+}
+
+#[test]
+fn run_steps_reach_the_hosts_network_by_default_rootless() {
+    if rootless_ok() {
+        private_network(true);
+    }
+}
+
 /// A hostile RUN step swaps a mount point's parent for a symlink to a host
 /// directory, hoping the commit's clean-up of mount points removes the
 /// host's empty entry there: it must not leave the layer.

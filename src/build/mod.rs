@@ -46,8 +46,8 @@ pub enum Network {
     None,
     /// The host's network (no network namespace).
     Host,
-    /// A private network with outbound access (user-mode networking; for
-    /// now the host's: see [`step_run::private_network`]).
+    /// Its own network namespace with outbound access through pasta, as
+    /// `ferry image run`'s private network ([`crate::network`]).
     #[default]
     Private,
 }

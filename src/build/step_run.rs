@@ -3,6 +3,7 @@
 //! `ferry image run`), its output streamed; the upper directory, minus the
 //! mount points made only for the step's mounts, becomes the layer.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -15,6 +16,7 @@ use crate::container::{self, CreateOptions};
 use crate::image::bundle::{BundleOptions, make_bundle};
 use crate::image::store::LayerRecord;
 use crate::image::{Digest, ImageRecord};
+use crate::network::{self, Mode};
 
 /// Docker's default capabilities for build steps.
 const CAPS: [&str; 14] = [
@@ -125,30 +127,15 @@ fn shell_words(argv: &[String]) -> String {
     argv.join(" ")
 }
 
-/// The container's network: the lead wires user-mode networking here.
-/// For now a private network is the host's (no network namespace).
-pub fn private_network(spec: &mut Value) {
-    drop_network_namespace(spec);
-}
+/// The hostname of every step's container.
+const HOSTNAME: &str = "ferry-build";
 
-fn drop_network_namespace(spec: &mut Value) {
-    if let Some(list) = spec["linux"]["namespaces"].as_array_mut() {
-        list.retain(|n| n["type"] != "network");
-    }
-}
-
-fn set_network(spec: &mut Value, n: Network) {
+/// The runtime's network mode for the build's `--network`.
+fn runtime_mode(n: Network) -> Mode {
     match n {
-        Network::None => {
-            let list = spec["linux"]["namespaces"]
-                .as_array_mut()
-                .expect("namespaces");
-            if !list.iter().any(|x| x["type"] == "network") {
-                list.push(json!({ "type": "network" }));
-            }
-        }
-        Network::Host => drop_network_namespace(spec),
-        Network::Private => private_network(spec),
+        Network::Private => Mode::Private,
+        Network::Host => Mode::Host,
+        Network::None => Mode::None,
     }
 }
 
@@ -185,6 +172,10 @@ fn run_in(
         step: label.to_string(),
         msg,
     };
+    let mode = runtime_mode(network);
+    if mode == Mode::Private {
+        network::preflight(&[]).map_err(|e| step_err(e.to_string()))?;
+    }
     // The config the container runs: the stage's, with the command.
     let mut cfg = st.config.clone();
     cfg["config"]["Entrypoint"] = json!([]);
@@ -220,7 +211,8 @@ fn run_in(
             .map_err(crate::image::ImageError::io("read the step's config"))?,
     )
     .map_err(|e| step_err(format!("step config: {e}")))?;
-    adjust_spec(&mut spec, network);
+    adjust_spec(&mut spec);
+    network::configure(&mut spec, mode, dir, HOSTNAME).map_err(|e| step_err(e.to_string()))?;
     for m in mounts(b, r).map_err(step_err)? {
         spec["mounts"].as_array_mut().expect("mounts").push(m);
     }
@@ -243,15 +235,10 @@ fn run_in(
         &crate::image::temp_name("s").to_string_lossy()[2..]
     )
     .replace('.', "-");
-    let options = CreateOptions {
-        id: &id,
-        systemd_cgroup: b.opts.systemd_cgroup,
-        ..CreateOptions::default()
-    };
     // `run` blocks the signals it forwards to the container; the build
     // takes them back afterwards (a Ctrl-C during a COPY still stops it).
     let mask = nix::sys::signal::SigSet::thread_get_mask().ok();
-    let res = container::run(&containers, Some(dir), options, false, false);
+    let res = run_networked(&containers, &id, b.opts.systemd_cgroup, mode, dir);
     if let Some(m) = mask {
         let _ = m.thread_set_mask();
     }
@@ -266,25 +253,49 @@ fn run_in(
     commit::commit_dir(store, &upper, move |u| remove_stubs(u, &layers, &stubs))
 }
 
+/// Run the step's container to completion; with a private network,
+/// pasta is attached to its namespace between create and start and
+/// stopped when the step ends, whatever its outcome (the container's
+/// delete stops it too: the spec has [`network::ANNOTATION`]).
+fn run_networked(
+    containers: &container::StateStore,
+    id: &str,
+    systemd_cgroup: bool,
+    mode: Mode,
+    dir: &Path,
+) -> Result<i32, container::ContainerError> {
+    let user_ns = crate::userns::is_rootless();
+    let namespaces: RefCell<Option<network::Namespaces>> = RefCell::new(None);
+    let open = |pid: i32| -> std::io::Result<()> {
+        *namespaces.borrow_mut() = Some(network::Namespaces::open(pid, user_ns)?);
+        Ok(())
+    };
+    let options = CreateOptions {
+        id,
+        systemd_cgroup,
+        on_clone: (mode == Mode::Private).then_some(&open as &dyn Fn(i32) -> std::io::Result<()>),
+        ..CreateOptions::default()
+    };
+    let mut guard = None;
+    let mut attach = |_: &container::State| -> Result<(), container::ContainerError> {
+        if let Some(ns) = namespaces.borrow_mut().take() {
+            guard = Some(network::attach(&ns, &[], dir)?);
+        }
+        Ok(())
+    };
+    let res = container::run_with(containers, Some(dir), options, false, false, &mut attach);
+    drop(guard);
+    res
+}
+
 /// Build steps run with Docker's capabilities, may gain privileges (sudo,
-/// setuid tools), have no terminal, and the network asked for.
-fn adjust_spec(spec: &mut Value, network: Network) {
+/// setuid tools) and have no terminal; [`network::configure`] gives them
+/// their network, hostname and `/etc` files.
+fn adjust_spec(spec: &mut Value) {
     let p = &mut spec["process"];
     p["capabilities"] = json!({ "bounding": CAPS, "effective": CAPS, "permitted": CAPS });
     p["noNewPrivileges"] = json!(false);
     p["terminal"] = json!(false);
-    spec["hostname"] = json!("ferry-build");
-    set_network(spec, network);
-    if network != Network::None {
-        for f in ["/etc/resolv.conf", "/etc/hosts"] {
-            if Path::new(f).exists() {
-                spec["mounts"].as_array_mut().expect("mounts").push(json!({
-                    "destination": f, "type": "bind", "source": f,
-                    "options": ["rbind", "ro", "nosuid", "nodev", "noexec"],
-                }));
-            }
-        }
-    }
 }
 
 /// The step's `--mount`s as runtime mounts.

@@ -692,3 +692,24 @@ fn mount_point_cleanup_never_follows_the_containers_symlinks() {
     );
     e.assert_nothing_left();
 }
+
+/// `COPY DIR /` into a stage that has no layer yet (`FROM scratch`) gives a
+/// root of mode 0755 holding the directory's contents (it panicked once).
+#[test]
+fn copy_of_a_directory_onto_a_scratch_root() {
+    require_root!();
+    let e = Env::new("scratch-root", "copy", false);
+    let df = e.ctx().join("Dockerfile.scratch");
+    fs::write(
+        &df,
+        "FROM scratch AS files\nCOPY conf /\nFROM bb\nCOPY --from=files / /imported/\n",
+    )
+    .unwrap();
+    e.build(&["-f", df.to_str().unwrap(), "-t", "fromscratch"])
+        .ok();
+    let out = e.run(
+        "fromscratch",
+        &["sh", "-c", "ls /imported; stat -c %a /imported"],
+    );
+    assert_eq!(out, "a.conf\nb.conf\nskip.txt\n755\n");
+}

@@ -263,7 +263,8 @@ impl<'a> Request<'a> {
     /// are written (rootless: in the mapped namespace).
     fn dest_dir_item(&self, src: &Path) -> Result<Item, BuildError> {
         let (meta_src, mode, default_owner) = match self.here.lookup(&self.dest, true) {
-            Some(Node::Dir(d)) => {
+            // `/` of a stage with no layer yet (`FROM scratch`) has none.
+            Some(Node::Dir(d)) if !d.is_empty() => {
                 let m = fs::symlink_metadata(&d[0]).map_err(|e| err(e.to_string()))?;
                 (d[0].clone(), m.mode() & 0o7777, None)
             }

@@ -9,6 +9,7 @@ mod imagekit;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use common::{host_address, pastas_under};
 use imagekit::*;
 use serde_json::{Value, json};
 
@@ -23,13 +24,7 @@ impl Env {
     fn new(name: &str, build: &str, rootless: bool) -> Env {
         let s = Scratch::new(&format!("build-{name}"));
         let layout = s.path("layout");
-        let mut l = Tar::default();
-        l.tree(common::rootfs_template());
-        let img = Image::new(
-            vec![l.finish()],
-            json!({ "Env": ["PATH=/usr/local/bin:/bin:/usr/bin:/sbin"], "Cmd": ["sh"] }),
-        );
-        oci_layout(&layout, &img, "v1");
+        oci_layout(&layout, &base_image(common::rootfs_template()), "v1");
         let src = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/builds")
             .join(build);
@@ -546,39 +541,6 @@ fn run_steps_get_the_network_asked_for_rootless() {
     if rootless_ok() {
         network_modes(true);
     }
-}
-
-/// The host's first global IPv4 address (not loopback).
-fn host_address() -> String {
-    let out = std::process::Command::new("ip")
-        .args(["-4", "-o", "addr", "show", "scope", "global"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace()
-        .skip_while(|w| *w != "inet")
-        .nth(1)
-        .and_then(|a| a.split('/').next())
-        .map(str::to_string)
-        .expect("the host has a global IPv4 address")
-}
-
-/// The pids of pasta processes whose command line mentions `dir` (their
-/// pid file is in the step's bundle under it).
-fn pastas_under(dir: &Path) -> Vec<i32> {
-    let needle = dir.display().to_string();
-    let mut out = Vec::new();
-    for e in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let comm = fs::read_to_string(e.path().join("comm")).unwrap_or_default();
-        let cmdline = fs::read(e.path().join("cmdline")).unwrap_or_default();
-        if comm.starts_with("pas") && String::from_utf8_lossy(&cmdline).contains(&needle) {
-            out.push(pid);
-        }
-    }
-    out
 }
 
 /// No pasta of this test remains. A step's pasta is SIGKILLed without

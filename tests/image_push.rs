@@ -12,15 +12,6 @@ use std::process::Command;
 use imagekit::*;
 use serde_json::Value;
 
-fn needs(tools: &[&str]) -> bool {
-    let missing: Vec<&&str> = tools.iter().filter(|t| !have(t)).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    common::skip(&format!("this test: needs {missing:?} (scripts/deps.sh)"));
-    false
-}
-
 /// `ferry image --store STORE ARGS...` as root or as `ferrytest`.
 fn image(rootless: bool, store: &str, args: &[&str]) -> Run {
     let mut all = vec!["image", "--store", store];
@@ -45,28 +36,6 @@ fn import_bb(s: &Scratch, rootless: bool, store: &str) -> Image {
 
 fn inspect(rootless: bool, store: &str, name: &str) -> Value {
     serde_json::from_str(&image(rootless, store, &["inspect", name]).ok().stdout).unwrap()
-}
-
-fn skopeo_inspect(reference: &str) -> Value {
-    let out = Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false", reference])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo inspect {reference}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// The manifest digest `push` printed: `REF DIGEST (...)`.
-fn pushed_digest(out: &Run) -> String {
-    out.stdout
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_else(|| panic!("no digest in {:?}", out.stdout))
-        .to_string()
 }
 
 /// The registry's access log lines for `method` requests on `repo`.
@@ -288,43 +257,13 @@ fn archives_load_into_podman_and_skopeo() {
         &["save", "ferry-saved:v7", "-o", docker.to_str().unwrap()],
     )
     .ok();
-    let root = s.path("podman-root");
-    let run = s.path("podman-run");
-    let podman = |args: &[&str]| {
-        let out = Command::new("podman")
-            .arg("--root")
-            .arg(&root)
-            .arg("--runroot")
-            .arg(&run)
-            .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "podman {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let loaded = podman(&["load", "-i", docker.to_str().unwrap()]);
+    let podman = Podman::new(&s, "podman");
+    let loaded = podman.ok(&["load", "-i", docker.to_str().unwrap()]);
     assert!(loaded.contains("ferry-saved:v7"), "{loaded}");
-    let said = podman(&[
-        "run",
-        "--rm",
-        "--runtime",
-        "runc",
-        "--network",
-        "none",
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit",
-        "nproc=1024:1024",
-        "localhost/ferry-saved:v7",
-    ]);
+    let said = podman.run_image("localhost/ferry-saved:v7");
     assert!(said.contains("data: new"), "{said}");
     assert!(said.contains("FOO=bar"), "{said}");
-    podman(&["rmi", "-a", "-f"]);
+    drop(podman);
 
     // oci-archive: skopeo reads the manifest ferry has.
     let oci = s.path("bb-oci.tar");
@@ -597,12 +536,7 @@ fn push_over_tls_with_credentials() {
     let store = s.path("store").display().to_string();
     import_bb(&s, false, &store);
     let (ca, cert, key) = make_ca(&s);
-    let htpasswd = s.path("htpasswd");
-    let out = Command::new("htpasswd")
-        .args(["-Bbn", "alice", "s3cret"])
-        .output()
-        .unwrap();
-    fs::write(&htpasswd, &out.stdout).unwrap();
+    let htpasswd = alice_htpasswd(&s);
     let reg = Registry::start(
         &s,
         RegistryOpts {

@@ -52,19 +52,12 @@ fn pulls_from_a_loopback_docker_registry() {
     let layout = s.path("layout");
     let img = busybox_image(common::rootfs_template());
     oci_layout(&layout, &img, "v1");
-    let htpasswd = s.path("htpasswd");
     let with_auth = have("htpasswd");
-    if with_auth {
-        let out = Command::new("htpasswd")
-            .args(["-Bbn", "alice", "s3cret"])
-            .output()
-            .unwrap();
-        fs::write(&htpasswd, &out.stdout).unwrap();
-    }
+    let htpasswd = with_auth.then(|| alice_htpasswd(&s));
     let reg = Registry::start(
         &s,
         RegistryOpts {
-            htpasswd: with_auth.then(|| htpasswd.to_str().unwrap()),
+            htpasswd: htpasswd.as_deref().and_then(Path::to_str),
             ..RegistryOpts::default()
         },
     );

@@ -10,11 +10,11 @@ mod imagekit;
 use std::fs;
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::RwLock;
 use std::time::Duration;
 
+use common::{host_address, pastas_under};
 use imagekit::*;
 
 /// Held (shared) by the tests that need /dev/net/tun rootless, and
@@ -64,30 +64,6 @@ fn rootless_ok() -> bool {
     false
 }
 
-/// A TCP port free on the host right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The host's first global IPv4 address (not loopback).
-fn host_address() -> String {
-    let out = Command::new("ip")
-        .args(["-4", "-o", "addr", "show", "scope", "global"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace()
-        .skip_while(|w| *w != "inet")
-        .nth(1)
-        .and_then(|a| a.split('/').next())
-        .map(str::to_string)
-        .expect("the host has a global IPv4 address")
-}
-
 fn curl(url: &str) -> Option<String> {
     let out = Command::new("curl")
         .args(["-s", "-m", "2", url])
@@ -97,24 +73,6 @@ fn curl(url: &str) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// The pids of pasta processes whose command line mentions `dir` (their
-/// pid file is in the bundle under it).
-fn pastas_under(dir: &Path) -> Vec<i32> {
-    let needle = dir.display().to_string();
-    let mut out = Vec::new();
-    for e in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let comm = fs::read_to_string(e.path().join("comm")).unwrap_or_default();
-        let cmdline = fs::read(e.path().join("cmdline")).unwrap_or_default();
-        if (comm.starts_with("pas")) && String::from_utf8_lossy(&cmdline).contains(&needle) {
-            out.push(pid);
-        }
-    }
-    out
 }
 
 fn port_is_free(port: u16) -> bool {

@@ -8,10 +8,9 @@ mod imagekit;
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::Command;
 
 use imagekit::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// A small multi-step Dockerfile: a RUN that writes a file, a COPY, ENV and
 /// a shell-form CMD that reports all three.
@@ -24,15 +23,6 @@ CMD echo \"run=$(cat /made.txt) copy=$(cat /srv/hello.txt) env=$GREETING cmd-ran
 
 /// What the CMD prints in a container of the built image.
 const EXPECTED: &str = "run=built-by-run copy=copied-file env=interop-env cmd-ran";
-
-fn needs(tools: &[&str]) -> bool {
-    let missing: Vec<&&str> = tools.iter().filter(|t| !have(t)).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    common::skip(&format!("this test: needs {missing:?} (scripts/deps.sh)"));
-    false
-}
 
 /// `ferry --root S/state ARGS...` as root.
 fn ferry_in(s: &Scratch, args: &[&str]) -> Run {
@@ -52,13 +42,7 @@ fn image(s: &Scratch, store: &str, args: &[&str]) -> Run {
 /// The busybox test base (one layer, PATH, `sh`) imported as `bb`.
 fn import_base(s: &Scratch, store: &str) {
     let layout = s.path("layout");
-    let mut l = Tar::default();
-    l.tree(common::rootfs_template());
-    let img = Image::new(
-        vec![l.finish()],
-        json!({ "Env": ["PATH=/usr/local/bin:/bin:/usr/bin:/sbin"], "Cmd": ["sh"] }),
-    );
-    oci_layout(&layout, &img, "v1");
+    oci_layout(&layout, &base_image(common::rootfs_template()), "v1");
     let r = format!("oci:{}:v1", layout.display());
     image(s, store, &["import", "--name", "bb", &r]).ok();
 }
@@ -70,86 +54,6 @@ fn context(s: &Scratch) -> PathBuf {
     fs::write(ctx.join("Dockerfile"), DOCKERFILE).unwrap();
     fs::write(ctx.join("hello.txt"), "copied-file\n").unwrap();
     ctx
-}
-
-/// podman with a private store, runc and cgroupfs (crun refuses this
-/// host's hybrid cgroups).
-struct Podman {
-    root: PathBuf,
-    run: PathBuf,
-}
-
-impl Podman {
-    /// A podman store of its own under `s`, named `name`.
-    fn new(s: &Scratch, name: &str) -> Podman {
-        Podman {
-            root: s.path(&format!("{name}-root")),
-            run: s.path(&format!("{name}-run")),
-        }
-    }
-
-    /// `podman ARGS...`: its stdout; a failure panics with its stderr.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = Command::new("podman")
-            .arg("--root")
-            .arg(&self.root)
-            .arg("--runroot")
-            .arg(&self.run)
-            .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "podman {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// `podman run --rm IMAGE`: what its CMD printed.
-    fn run_image(&self, image: &str) -> String {
-        self.ok(&[
-            "run",
-            "--rm",
-            "--runtime",
-            "runc",
-            "--network",
-            "none",
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=1024:1024",
-            image,
-        ])
-    }
-}
-
-impl Drop for Podman {
-    fn drop(&mut self) {
-        if self.root.exists() {
-            let _ = Command::new("podman")
-                .arg("--root")
-                .arg(&self.root)
-                .arg("--runroot")
-                .arg(&self.run)
-                .args(["--storage-driver", "vfs", "rmi", "-a", "-f"])
-                .output();
-        }
-    }
-}
-
-fn skopeo_inspect(reference: &str) -> Value {
-    let out = Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false", reference])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo inspect {reference}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn inspect(s: &Scratch, store: &str, name: &str) -> Value {
@@ -190,12 +94,7 @@ fn built_image_runs_under_podman() {
     let reg = Registry::start(&s, RegistryOpts::default());
     let dest = format!("127.0.0.1:{}/interop/app:v1", reg.port);
     let out = image(&s, &store, &["push", "interop-app:v1", &dest]).ok();
-    let digest = out
-        .stdout
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_else(|| panic!("no digest in {:?}", out.stdout))
-        .to_string();
+    let digest = pushed_digest(&out);
     let remote = skopeo_inspect(&format!("docker://{dest}"));
     assert_eq!(remote["Digest"], digest.as_str());
     assert_eq!(remote["Layers"].as_array().unwrap().len(), 3, "{remote:#}");

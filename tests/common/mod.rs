@@ -30,6 +30,7 @@ use std::time::Duration;
 pub use serde_json::{Value, json};
 
 pub mod bundle;
+pub mod net;
 pub mod process;
 pub mod rig;
 pub mod rootfs;
@@ -39,6 +40,8 @@ pub mod users;
 
 #[allow(unused_imports)]
 pub use bundle::*;
+#[allow(unused_imports)]
+pub use net::*;
 #[allow(unused_imports)]
 pub use process::*;
 #[allow(unused_imports)]

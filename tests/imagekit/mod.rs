@@ -622,3 +622,130 @@ pub fn make_ca(s: &Scratch) -> (std::path::PathBuf, std::path::PathBuf, std::pat
     assert!(st.success(), "openssl");
     (ca_dir, cert, key)
 }
+
+/// Whether every tool in `tools` is installed; otherwise the test is
+/// skipped (a failure under `FERRY_NO_SKIP=1`), naming the missing ones.
+pub fn needs(tools: &[&str]) -> bool {
+    let missing: Vec<&&str> = tools.iter().filter(|t| !have(t)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    crate::common::skip(&format!("this test: needs {missing:?} (scripts/deps.sh)"));
+    false
+}
+
+/// `skopeo inspect` of `reference` (TLS not verified): its JSON; a failure
+/// panics with its stderr.
+pub fn skopeo_inspect(reference: &str) -> Value {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", reference])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo inspect {reference}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The manifest digest `push` printed: `REF DIGEST (...)`.
+pub fn pushed_digest(out: &Run) -> String {
+    out.stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no digest in {:?}", out.stdout))
+        .to_string()
+}
+
+/// podman with a private store, runc and cgroupfs (crun refuses this
+/// host's hybrid cgroups); its images are removed on drop.
+pub struct Podman {
+    root: PathBuf,
+    run: PathBuf,
+}
+
+impl Podman {
+    /// A podman store of its own under `s`, named `name`.
+    pub fn new(s: &Scratch, name: &str) -> Podman {
+        Podman {
+            root: s.path(&format!("{name}-root")),
+            run: s.path(&format!("{name}-run")),
+        }
+    }
+
+    /// `podman` with this store's root, runroot and vfs driver.
+    fn command(&self) -> Command {
+        let mut c = Command::new("podman");
+        c.arg("--root")
+            .arg(&self.root)
+            .arg("--runroot")
+            .arg(&self.run)
+            .args(["--storage-driver", "vfs"]);
+        c
+    }
+
+    /// `podman ARGS...`: its stdout; a failure panics with its stderr.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self
+            .command()
+            .args(["--cgroup-manager", "cgroupfs"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `podman run --rm IMAGE`: what its CMD printed.
+    pub fn run_image(&self, image: &str) -> String {
+        self.ok(&[
+            "run",
+            "--rm",
+            "--runtime",
+            "runc",
+            "--network",
+            "none",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            image,
+        ])
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        if self.root.exists() {
+            let _ = self.command().args(["rmi", "-a", "-f"]).output();
+        }
+    }
+}
+
+/// An htpasswd file in `s` with the user `alice`, password `s3cret`
+/// (bcrypt); its path.
+pub fn alice_htpasswd(s: &Scratch) -> PathBuf {
+    let path = s.path("htpasswd");
+    let out = Command::new("htpasswd")
+        .args(["-Bbn", "alice", "s3cret"])
+        .output()
+        .unwrap();
+    fs::write(&path, &out.stdout).unwrap();
+    path
+}
+
+/// A one-layer base image of `rootfs` with a PATH and `sh` as its command
+/// (the base the build tests import as `bb`).
+pub fn base_image(rootfs: &Path) -> Image {
+    let mut l = Tar::default();
+    l.tree(rootfs);
+    Image::new(
+        vec![l.finish()],
+        json!({ "Env": ["PATH=/usr/local/bin:/bin:/usr/bin:/sbin"], "Cmd": ["sh"] }),
+    )
+}

@@ -67,3 +67,26 @@ pub fn record(store: &Store, key: &Digest, e: &Entry) {
         log::warn!("cannot record the build cache: {e}");
     }
 }
+
+/// A step through the cache: the entry recorded under `key` when the cache
+/// is used and holds one (with `true`); else the layer `make` writes,
+/// recorded under `key` with `created_by` as its history text (with
+/// `false`).
+pub fn through<E>(
+    store: &Store,
+    use_cache: bool,
+    key: &Digest,
+    created_by: String,
+    make: impl FnOnce() -> Result<LayerRecord, E>,
+) -> Result<(Entry, bool), E> {
+    if use_cache && let Some(e) = lookup(store, key) {
+        return Ok((e, true));
+    }
+    let e = Entry {
+        layer: make()?,
+        created: crate::timefmt::now_rfc3339(),
+        created_by,
+    };
+    record(store, key, &e);
+    Ok((e, false))
+}

@@ -67,21 +67,11 @@ pub fn copy(
     let word = if add { "ADD" } else { "COPY" };
     let created_by = r.created_by(word);
     let key = cache::key(&st.key, &[word, &created_by, &hash, &r.origin.key()]);
-    if !b.opts.no_cache
-        && let Some(e) = cache::lookup(b.store, &key)
-    {
-        st.add_layer(key, e);
-        return Ok(true);
-    }
-    let layer = write_layer(b, items, r.here)?;
-    let e = cache::Entry {
-        layer,
-        created: crate::timefmt::now_rfc3339(),
-        created_by,
-    };
-    cache::record(b.store, &key, &e);
+    let (e, hit) = cache::through(b.store, !b.opts.no_cache, &key, created_by, || {
+        write_layer(b, items, r.here)
+    })?;
     st.add_layer(key, e);
-    Ok(false)
+    Ok(hit)
 }
 
 /// `RUN --mount=type=bind,source=PATH`: the context path to bind (refused
@@ -749,18 +739,7 @@ fn write_one(parent: BorrowedFd, name: &str, it: &Item, layer: &Path) -> Result<
             }
         }
         Src::File(p) => {
-            let fd = openat(
-                parent,
-                name,
-                OFlag::O_WRONLY
-                    | OFlag::O_CREAT
-                    | OFlag::O_EXCL
-                    | OFlag::O_NOFOLLOW
-                    | OFlag::O_CLOEXEC,
-                Mode::from_bits_truncate(0o600),
-            )
-            .map_err(e)?;
-            let mut out = File::from(fd);
+            let mut out = create_new(parent, name).map_err(e)?;
             let mut src = File::options()
                 .read(true)
                 .custom_flags(libc::O_NOFOLLOW)
@@ -773,23 +752,25 @@ fn write_one(parent: BorrowedFd, name: &str, it: &Item, layer: &Path) -> Result<
             let _ = nix::sys::stat::futimens(out.as_fd(), &t, &t);
         }
         Src::Inline(s) => {
-            let fd = openat(
-                parent,
-                name,
-                OFlag::O_WRONLY
-                    | OFlag::O_CREAT
-                    | OFlag::O_EXCL
-                    | OFlag::O_NOFOLLOW
-                    | OFlag::O_CLOEXEC,
-                Mode::from_bits_truncate(0o600),
-            )
-            .map_err(e)?;
-            let mut out = File::from(fd);
+            let mut out = create_new(parent, name).map_err(e)?;
             std::io::Write::write_all(&mut out, s.as_bytes()).map_err(|e| e.to_string())?;
             set_owner_mode(out.as_fd(), it.owner.or(Some((0, 0))), it.mode).map_err(e)?;
         }
     }
     Ok(())
+}
+
+/// A new regular file `name` in `parent` (mode 0600 until its owner and
+/// mode are set), opened for writing; never through a symlink, never an
+/// existing file.
+fn create_new(parent: BorrowedFd, name: &str) -> nix::Result<File> {
+    let fd = openat(
+        parent,
+        name,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    )?;
+    Ok(File::from(fd))
 }
 
 /// `ADD` of a local archive: extracted (plain tar or gzip) into `dir`.

@@ -15,7 +15,7 @@ use crate::container::template::{default_spec, make_rootless};
 use crate::container::{self, CreateOptions};
 use crate::image::bundle::{BundleOptions, make_bundle};
 use crate::image::store::LayerRecord;
-use crate::image::{Digest, ImageRecord};
+use crate::image::{Digest, ImageRecord, Store};
 use crate::network::{self, Mode};
 
 /// Docker's default capabilities for build steps.
@@ -56,26 +56,16 @@ pub fn run(b: &Scope, st: &mut Stage, r: &Run, label: &str) -> Result<bool, Buil
             &format!("{network:?}"),
         ],
     );
-    if !b.opts.no_cache
-        && let Some(e) = cache::lookup(b.store, &key)
-    {
-        st.add_layer(key, e);
-        return Ok(true);
-    }
-    if st.layers.is_empty() {
-        return Err(BuildError::plan(
-            "RUN needs a base image with a shell (the stage has no layer)",
-        ));
-    }
-    let layer = run_container(b, st, &argv, r, network, label)?;
-    let e = cache::Entry {
-        layer,
-        created: crate::timefmt::now_rfc3339(),
-        created_by,
-    };
-    cache::record(b.store, &key, &e);
+    let (e, hit) = cache::through(b.store, !b.opts.no_cache, &key, created_by, || {
+        if st.layers.is_empty() {
+            return Err(BuildError::plan(
+                "RUN needs a base image with a shell (the stage has no layer)",
+            ));
+        }
+        in_step_dir(b.store, |dir| run_in(b, st, &argv, r, network, label, dir))
+    })?;
     st.add_layer(key, e);
-    Ok(false)
+    Ok(hit)
 }
 
 /// The command: exec form as is, shell form (and heredocs) through SHELL.
@@ -139,24 +129,21 @@ fn runtime_mode(n: Network) -> Mode {
     }
 }
 
-/// A fresh container for the step, run to completion; its upper directory
-/// committed as a layer. Nothing is left behind, whatever happens.
-fn run_container(
-    b: &Scope,
-    st: &Stage,
-    argv: &[String],
-    r: &Run,
-    network: Network,
-    label: &str,
+/// `f` with a fresh directory for the step, removed afterwards (its
+/// mounts detached), whatever happens.
+fn in_step_dir(
+    store: &Store,
+    f: impl FnOnce(&Path) -> Result<LayerRecord, BuildError>,
 ) -> Result<LayerRecord, BuildError> {
-    let store = b.store;
     let dir = commit::tmp_path(store, "run");
-    let res = run_in(b, st, argv, r, network, label, &dir);
+    let res = f(&dir);
     store.remove_ref(&dir);
     commit::remove_mapped(&dir);
     res
 }
 
+/// A fresh container for the step in `dir`, run to completion; its upper
+/// directory committed as a layer.
 #[allow(clippy::too_many_arguments)]
 fn run_in(
     b: &Scope,

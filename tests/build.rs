@@ -233,18 +233,11 @@ fn node_app(rootless: bool) {
     e.assert_nothing_left();
 }
 
-#[test]
-fn node_style_app_builds_runs_and_caches() {
-    require_root!();
-    node_app(false);
-}
-
-#[test]
-fn node_style_app_builds_rootless() {
-    if rootless_ok() {
-        node_app(true);
-    }
-}
+root_and_rootless!(
+    node_style_app_builds_runs_and_caches,
+    node_style_app_builds_rootless,
+    node_app
+);
 
 fn multistage(rootless: bool) {
     let e = Env::new(
@@ -298,18 +291,11 @@ fn multistage(rootless: bool) {
     assert!(ls.contains("objects.bin"), "{ls}");
 }
 
-#[test]
-fn multistage_final_stage_holds_only_the_artifact() {
-    require_root!();
-    multistage(false);
-}
-
-#[test]
-fn multistage_builds_rootless() {
-    if rootless_ok() {
-        multistage(true);
-    }
-}
+root_and_rootless!(
+    multistage_final_stage_holds_only_the_artifact,
+    multistage_builds_rootless,
+    multistage
+);
 
 /// A secret for one step: used there, absent from every layer, from the
 /// history and from the next step.
@@ -381,18 +367,11 @@ fn secret(rootless: bool) {
     e.assert_nothing_left();
 }
 
-#[test]
-fn secret_is_mounted_for_one_step_and_in_no_layer() {
-    require_root!();
-    secret(false);
-}
-
-#[test]
-fn secret_build_rootless() {
-    if rootless_ok() {
-        secret(true);
-    }
-}
+root_and_rootless!(
+    secret_is_mounted_for_one_step_and_in_no_layer,
+    secret_build_rootless,
+    secret
+);
 
 #[test]
 fn bad_input_is_one_clear_error_and_leaves_nothing() {
@@ -504,18 +483,11 @@ fn copy_semantics(rootless: bool) {
     assert_eq!(out, want);
 }
 
-#[test]
-fn copy_and_add_follow_docker_semantics() {
-    require_root!();
-    copy_semantics(false);
-}
-
-#[test]
-fn copy_and_add_rootless() {
-    if rootless_ok() {
-        copy_semantics(true);
-    }
-}
+root_and_rootless!(
+    copy_and_add_follow_docker_semantics,
+    copy_and_add_rootless,
+    copy_semantics
+);
 
 fn network_modes(rootless: bool) {
     let e = Env::new(if rootless { "net-rl" } else { "net" }, "bad", rootless);
@@ -530,18 +502,11 @@ fn network_modes(rootless: bool) {
     assert!(host.lines().count() > 1, "the host's interfaces: {host}");
 }
 
-#[test]
-fn run_steps_get_the_network_asked_for() {
-    require_root!();
-    network_modes(false);
-}
-
-#[test]
-fn run_steps_get_the_network_asked_for_rootless() {
-    if rootless_ok() {
-        network_modes(true);
-    }
-}
+root_and_rootless!(
+    run_steps_get_the_network_asked_for,
+    run_steps_get_the_network_asked_for_rootless,
+    network_modes
+);
 
 /// No pasta of this test remains. A step's pasta is SIGKILLed without
 /// waiting (it publishes no port); its exit takes tens of milliseconds.
@@ -619,18 +584,11 @@ fn private_network(rootless: bool) {
     e.assert_nothing_left();
 }
 
-#[test]
-fn run_steps_reach_the_hosts_network_by_default() {
-    require_root!();
-    private_network(false);
-}
-
-#[test]
-fn run_steps_reach_the_hosts_network_by_default_rootless() {
-    if rootless_ok() {
-        private_network(true);
-    }
-}
+root_and_rootless!(
+    run_steps_reach_the_hosts_network_by_default,
+    run_steps_reach_the_hosts_network_by_default_rootless,
+    private_network
+);
 
 /// A hostile RUN step swaps a mount point's parent for a symlink to a host
 /// directory, hoping the commit's clean-up of mount points removes the

@@ -144,18 +144,11 @@ fn web_server(rootless: bool) {
     assert_eq!(pastas_under(&s.dir), Vec::<i32>::new(), "no pasta left");
 }
 
-#[test]
-fn published_port_serves_the_host_as_root() {
-    require_root!();
-    web_server(false);
-}
-
-#[test]
-fn published_port_serves_the_host_rootless() {
-    if rootless_ok() {
-        web_server(true);
-    }
-}
+root_and_rootless!(
+    published_port_serves_the_host_as_root,
+    published_port_serves_the_host_rootless,
+    web_server
+);
 
 /// Inside a private network: loopback works, a server on the host's own
 /// (non-loopback) address is reachable, and resolv.conf names pasta's DNS
@@ -214,18 +207,11 @@ fn inside_network(rootless: bool) {
     assert_eq!(fs::read_dir(s.path("store/bundles")).unwrap().count(), 0);
 }
 
-#[test]
-fn loopback_outbound_and_dns_work_inside_as_root() {
-    require_root!();
-    inside_network(false);
-}
-
-#[test]
-fn loopback_outbound_and_dns_work_inside_rootless() {
-    if rootless_ok() {
-        inside_network(true);
-    }
-}
+root_and_rootless!(
+    loopback_outbound_and_dns_work_inside_as_root,
+    loopback_outbound_and_dns_work_inside_rootless,
+    inside_network
+);
 
 /// `-v` writes land on the host as the caller expects (rootless: the
 /// caller owns what container root writes); `:ro` refuses writes.
@@ -283,18 +269,11 @@ fn volumes(rootless: bool) {
     assert_eq!(fs::metadata(out_dir.join("f")).unwrap().uid(), want);
 }
 
-#[test]
-fn volumes_land_with_the_callers_owner_as_root() {
-    require_root!();
-    volumes(false);
-}
-
-#[test]
-fn volumes_land_with_the_callers_owner_rootless() {
-    if rootless_ok() {
-        volumes(true);
-    }
-}
+root_and_rootless!(
+    volumes_land_with_the_callers_owner_as_root,
+    volumes_land_with_the_callers_owner_rootless,
+    volumes
+);
 
 /// `-e`, `--env-file`, `-w`, `-u`, `--entrypoint`, `--hostname`,
 /// `--read-only`, `--cap-add`/`--cap-drop`, seen from inside.
@@ -356,18 +335,11 @@ fn process_flags(rootless: bool) {
     );
 }
 
-#[test]
-fn process_flags_apply_inside_as_root() {
-    require_root!();
-    process_flags(false);
-}
-
-#[test]
-fn process_flags_apply_inside_rootless() {
-    if rootless_ok() {
-        process_flags(true);
-    }
-}
+root_and_rootless!(
+    process_flags_apply_inside_as_root,
+    process_flags_apply_inside_rootless,
+    process_flags
+);
 
 /// Each bad input: one clear line on stderr, a non-zero exit, and no
 /// bundle, container state or pasta left.

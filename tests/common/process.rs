@@ -321,3 +321,12 @@ pub fn parse_status(text: &str) -> std::collections::BTreeMap<String, String> {
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect()
 }
+
+/// Kill `child` and reap it, unless it has exited already (for `Drop` of
+/// a test's spawned process).
+pub fn kill_if_running(child: &mut std::process::Child) {
+    if let Ok(None) = child.try_wait() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}

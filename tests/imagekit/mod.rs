@@ -749,3 +749,23 @@ pub fn base_image(rootfs: &Path) -> Image {
         json!({ "Env": ["PATH=/usr/local/bin:/bin:/usr/bin:/sbin"], "Cmd": ["sh"] }),
     )
 }
+
+/// The two tests of `$body(rootless)`: `$root` as root, `$rootless` as the
+/// test user when the calling file's `rootless_ok()` says it can run here.
+#[macro_export]
+macro_rules! root_and_rootless {
+    ($root:ident, $rootless:ident, $body:ident) => {
+        #[test]
+        fn $root() {
+            $crate::require_root!();
+            $body(false);
+        }
+
+        #[test]
+        fn $rootless() {
+            if rootless_ok() {
+                $body(true);
+            }
+        }
+    };
+}

@@ -1193,6 +1193,13 @@ mod tests {
         Command::Exec(v.iter().map(|s| s.to_string()).collect())
     }
 
+    /// The key/value pairs of an ENV or LABEL, as owned strings.
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     #[test]
     fn simple_file() {
         let df = parse_ok("FROM busybox\nRUN echo hi\nCMD [\"sh\"]\n");
@@ -1496,18 +1503,11 @@ mod tests {
     fn env_forms() {
         assert_eq!(
             one("ENV A=1 B=\"v 2\" C=x\\ y"),
-            Instruction::Env(vec![
-                ("A".into(), "1".into()),
-                ("B".into(), "\"v 2\"".into()),
-                ("C".into(), "x\\ y".into()),
-            ])
+            Instruction::Env(pairs(&[("A", "1"), ("B", "\"v 2\""), ("C", "x\\ y")]))
         );
         assert_eq!(
             one("ENV PATH /usr/local/bin:$PATH and more"),
-            Instruction::Env(vec![(
-                "PATH".into(),
-                "/usr/local/bin:$PATH and more".into()
-            )])
+            Instruction::Env(pairs(&[("PATH", "/usr/local/bin:$PATH and more")]))
         );
         assert!(parse_err("FROM a\nENV A\n").contains("ENV must have two arguments"));
         assert!(parse_err("FROM a\nENV A=1 B\n").contains("can't find = in \"B\""));
@@ -1518,15 +1518,15 @@ mod tests {
     fn label_forms() {
         assert_eq!(
             one("LABEL \"com.example.vendor\"=\"ACME Inc\" version=1.0 multi=\"a \\\n b\""),
-            Instruction::Label(vec![
-                ("\"com.example.vendor\"".into(), "\"ACME Inc\"".into()),
-                ("version".into(), "1.0".into()),
-                ("multi".into(), "\"a  b\"".into()),
-            ])
+            Instruction::Label(pairs(&[
+                ("\"com.example.vendor\"", "\"ACME Inc\""),
+                ("version", "1.0"),
+                ("multi", "\"a  b\""),
+            ]))
         );
         assert_eq!(
             one("LABEL maintainer someone@example.com"),
-            Instruction::Label(vec![("maintainer".into(), "someone@example.com".into())])
+            Instruction::Label(pairs(&[("maintainer", "someone@example.com")]))
         );
     }
 
@@ -2043,10 +2043,7 @@ CMD ["node", "src/index.js"]
         assert_eq!(df.stages[1].line, 11);
         assert_eq!(
             last[0].instruction,
-            Instruction::Env(vec![
-                ("NODE_ENV".into(), "production".into()),
-                ("PORT".into(), "3000".into())
-            ])
+            Instruction::Env(pairs(&[("NODE_ENV", "production"), ("PORT", "3000")]))
         );
         assert_eq!(
             last.last().unwrap().instruction,

@@ -224,8 +224,11 @@ out=$(ferry delete cr1 2>&1) && ok "restored container deleted" || bad "restored
 # its exit status.
 ferry restore --image-path $W/cr2-img --bundle $W/b7 cr4 >$W/cr4.out 2>&1 &
 fg=$!
-sleep 3
-st=$(ferry state cr4 2>&1 | jq -r .status 2>&1)
+for _ in $(seq 60); do
+    st=$(ferry state cr4 2>&1 | jq -r .status 2>&1)
+    [ "$st" = running ] && break
+    sleep 0.25
+done
 [ "$st" = running ] && ok "foreground restore: state running" ||
     bad "foreground restore: state running" "$st; $(cat $W/cr4.out; grep Error $W/cr2-img/restore.log | head -n 3)"
 ferry kill cr4 KILL >/dev/null 2>&1

@@ -350,7 +350,19 @@ fn last_complaint(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::last_complaint;
+    use super::{first_error, last_complaint};
+
+    #[test]
+    fn criu_log_reason_is_its_first_error() {
+        let log = "(00.01) pidns: ok\n\
+                   (00.32) Error (criu/cr-dump.c:1618): A session leader of 416(1) is outside of its pid namespace\n\
+                   (00.47) Error (criu/cr-dump.c:2053): Dumping FAILED.\n";
+        assert_eq!(
+            first_error(log).as_deref(),
+            Some("A session leader of 416(1) is outside of its pid namespace")
+        );
+        assert_eq!(first_error("(00.01) all good\n"), None);
+    }
 
     #[test]
     fn criu_complaint_is_its_last_line() {

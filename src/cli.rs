@@ -142,11 +142,9 @@ pub enum Command {
     Features,
     /// Import images and make bundles from them (ferry image --help)
     Image(ImageOpts),
-    /// Checkpoint a running container with CRIU (not supported yet: says
-    /// why on this host)
+    /// Checkpoint a running container with CRIU
     Checkpoint(CheckpointOpts),
-    /// Restore a container from a CRIU checkpoint (not supported yet: says
-    /// why on this host)
+    /// Restore a container from a CRIU checkpoint
     Restore(RestoreOpts),
     /// Write a default config.json
     Spec {
@@ -252,8 +250,9 @@ pub struct ExecOpts {
     pub command: Vec<String>,
 }
 
-/// CRIU options `checkpoint` and `restore` share (runc's flags, accepted
-/// so that engines get the real reason checkpointing fails).
+/// CRIU options `checkpoint` and `restore` share (runc's flags; the
+/// cgroups mode, empty namespaces, dedup and lazy pages are accepted and
+/// ignored).
 #[derive(Args, Debug, Clone, Default)]
 pub struct CriuOpts {
     /// Directory of the CRIU image files

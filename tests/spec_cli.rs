@@ -760,7 +760,11 @@ fn checkpoint_and_restore_say_why_they_cannot_run() {
     let expected = match criu_works() {
         None => "criu is not installed",
         Some(false) => "criu cannot run here",
-        Some(true) => "ferry does not implement",
+        Some(true) => {
+            // Where CRIU works, the systemd guest's checks checkpoint and
+            // restore a running counter (integration/systemd-guest/checks.sh).
+            return common::skip("checkpoint_and_restore_say_why: criu works on this host");
+        }
     };
     let o = b.ferry(&["checkpoint", "--image-path", image.to_str().unwrap(), &b.id]);
     o.assert_one_line_error(Some(expected));

@@ -281,22 +281,6 @@ impl Container {
             .as_ref()
             .ok_or_else(|| self.no_cgroup(consequence))
     }
-
-    /// `checkpoint`: the container must run (as runc checks first); then
-    /// the reason it cannot be checkpointed here.
-    pub fn checkpoint(&self) -> Result<(), ContainerError> {
-        self.require(Op::Checkpoint)?;
-        Err(super::criu::unsupported("checkpoint").into())
-    }
-
-    /// `restore ID`: fails before anything is made (an existing `id`
-    /// first, as runc), with the reason it cannot run here.
-    pub fn restore(store: &StateStore, id: &str) -> Result<(), ContainerError> {
-        if store.container_path(id).exists() {
-            return Err(StoreError::Exists(id.into()).into());
-        }
-        Err(super::criu::unsupported("restore").into())
-    }
 }
 
 /// Stop the network helper (pasta) of a container that has one (see

@@ -3,6 +3,7 @@
 //! [`Container`] type that owns the lifecycle, its status rules in one
 //! table ([`Op`]).
 
+mod checkpoint;
 mod create;
 pub mod criu;
 mod error;
@@ -16,6 +17,7 @@ mod state;
 mod store;
 pub mod template;
 
+pub use checkpoint::{CheckpointOptions, RestoreOptions};
 pub use create::{Bundle, CreateOptions};
 pub use error::ContainerError;
 pub use events::Event;

@@ -122,6 +122,11 @@ fn setup_and_exec(
         let size = finalize::console_size(process);
         tty::setup_terminal(socket, size, true)?;
         tty::give_to(process.user().uid())?;
+    } else {
+        // Its own session, as runc's init (nsexec) always makes: CRIU
+        // cannot checkpoint a tree whose session leader is outside it. A
+        // fresh clone leads no process group, so this cannot fail.
+        let _ = nix::unistd::setsid();
     }
     rootfs::finish(&rplan, prepared)?;
     let ours: Vec<RawFd> = [

@@ -146,6 +146,17 @@ impl Root {
         self.mkdir_all_depth(path, mode, 0, made)
     }
 
+    /// `path` resolved when it exists (or the error other than `ENOENT`);
+    /// `None` when it is missing and may be created. `ELOOP` once more than
+    /// 40 dangling links have been followed on the way.
+    fn existing(&self, path: &Path, depth: u32) -> Option<Result<OwnedFd, Errno>> {
+        match self.resolve(path) {
+            Err(Errno::ENOENT) if depth > 40 => Some(Err(Errno::ELOOP)),
+            Err(Errno::ENOENT) => None,
+            other => Some(other),
+        }
+    }
+
     fn mkdir_all_depth(
         &self,
         path: &Path,
@@ -153,12 +164,8 @@ impl Root {
         depth: u32,
         made: &mut Made,
     ) -> Result<OwnedFd, Errno> {
-        match self.resolve(path) {
-            Err(Errno::ENOENT) => {}
-            other => return other,
-        }
-        if depth > 40 {
-            return Err(Errno::ELOOP);
+        if let Some(found) = self.existing(path, depth) {
+            return found;
         }
         let mut cur = self.resolve(Path::new("/"))?;
         let mut sofar = PathBuf::new();
@@ -215,12 +222,8 @@ impl Root {
         depth: u32,
         made: &mut Made,
     ) -> Result<OwnedFd, Errno> {
-        match self.resolve(path) {
-            Err(Errno::ENOENT) => {}
-            other => return other,
-        }
-        if depth > 40 {
-            return Err(Errno::ELOOP);
+        if let Some(found) = self.existing(path, depth) {
+            return found;
         }
         let rel = relative(path);
         let name = rel.file_name().ok_or(Errno::EINVAL)?;
